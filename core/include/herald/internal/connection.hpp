@@ -1,0 +1,142 @@
+// herald/internal/connection.hpp — the state behind one Realtime: listeners,
+// inbox, channels, counters, and the transport.
+//
+// Dispatch ownership: at most one thread at a time runs this connection's
+// listeners (the "dispatcher"). A delivery that finds no dispatcher becomes
+// it and runs the listeners on its own thread; one that finds a dispatcher
+// (another thread's, or its own thread re-entering from a listener) leaves
+// the envelope in the inbox, and the dispatcher runs it before it lets go.
+// Nobody ever waits for a dispatcher, so listeners that send to each other
+// cannot deadlock. Queued dispatch uses the same inbox; only poll() drains it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "herald/hub.hpp"
+#include "herald/internal/envelope.hpp"
+#include "herald/internal/inbox.hpp"
+#include "herald/internal/listener_registry.hpp"
+#include "herald/internal/receiver.hpp"
+#include "herald/internal/transport.hpp"
+#include "herald/options.hpp"
+
+namespace herald::internal {
+
+class Connection final : public TransportEvents, public std::enable_shared_from_this<Connection> {
+ public:
+  enum class State : std::uint8_t { connecting, connected, disconnected, refused, closed };
+
+  // Throws std::invalid_argument for a malformed URL or unknown scheme.
+  static std::shared_ptr<Connection> create(std::string_view url, Options options);
+  ~Connection() override;
+
+  // ---- Receiver / TransportEvents ----
+  std::string_view id() const noexcept override { return socket_id_; }
+  void deliver(const EnvelopePtr& envelope) override;
+  Message profile() const override;
+  void transport_connected() override;
+  void transport_disconnected(std::string_view reason) override;
+  void transport_refused(const absl::Status& status) override;
+  void transport_error(const absl::Status& status) override;
+  void transport_reconnect_attempt(int attempt) override;
+
+  // ---- Realtime ----
+  absl::Status publish(EnvelopeKind kind, std::string_view channel, std::string_view event,
+                       Message body, std::optional<bool> echo);
+  ListenerRegistry& listeners() noexcept { return registry_; }
+  const ListenerRegistry& listeners() const noexcept { return registry_; }
+  absl::Status join(std::string_view channel, std::optional<bool> echo);
+  absl::Status leave(std::string_view channel, std::optional<bool> echo);
+  std::vector<std::string> channels() const;
+  absl::Status update_profile(Message data, std::optional<bool> echo);
+  absl::StatusOr<std::vector<Member>> get_members(std::string_view channel);
+  absl::Status open();
+  void close();
+  // close(), then wait for a dispatch running on another thread to finish and
+  // drop every listener. Called by ~Realtime.
+  void shutdown();
+  bool is_connected() const noexcept { return state() == State::connected; }
+  void on_connect(std::function<void()> handler);
+  void on_disconnect(std::function<void(std::string_view)> handler);
+  void on_error(std::function<void(const absl::Status&)> handler);
+  void on_reconnect_attempt(std::function<void(int)> handler);
+  std::size_t poll();
+  std::size_t poll_for(std::chrono::milliseconds max_wait);
+  Stats stats() const;
+
+  Connection(std::string socket_id, Options options);  // use create()
+
+ private:
+  State state() const noexcept { return state_.load(std::memory_order_acquire); }
+  // Status for an operation that needs a live connection, or OK.
+  absl::Status usable(std::string_view operation) const;
+  bool try_become_dispatcher() noexcept;
+  void dispatch_one(const Envelope& envelope);
+  // Runs what waits in the inbox, lets go of the dispatcher role, and takes it
+  // back if something arrived meanwhile.
+  void drain_and_release();
+  std::size_t run_batch();
+  bool may_wait_for_room() const noexcept;
+  // `remember`: keep it for an on_error handler registered later if nobody
+  // hears it now (connection refusals).
+  void report_error(const absl::Status& status, bool remember = false);
+  // Waits (up to Options::timeout) until connected; returns at once on a
+  // dispatching thread. OK when connected.
+  absl::Status await_connected(std::string_view operation);
+  void count_rejected() noexcept { rejected_.fetch_add(1, std::memory_order_relaxed); }
+  void flush_buffered();
+
+  const std::string socket_id_;
+  const Options options_;
+  std::unique_ptr<Transport> transport_;
+
+  std::atomic<State> state_{State::connecting};
+  ListenerRegistry registry_;
+  Inbox inbox_;
+  std::atomic<std::thread::id> dispatcher_{};
+  std::atomic<std::thread::id> poller_{};
+  std::vector<EnvelopePtr> batch_;  // dispatcher only
+
+  mutable std::mutex mu_;  // guards what follows
+  std::condition_variable state_cv_;
+  std::set<std::string, std::less<>> joined_;
+  std::deque<EnvelopePtr> buffered_;
+  bool flushing_ = false;
+  Message profile_;
+  std::function<void()> on_connect_;
+  std::function<void(std::string_view)> on_disconnect_;
+  std::function<void(const absl::Status&)> on_error_;
+  std::function<void(int)> on_reconnect_attempt_;
+  std::optional<absl::Status> unheard_error_;
+  absl::Status refusal_;
+  const ListenerRegistry::ErrorSink error_sink_;
+
+  std::atomic<std::uint64_t> sent_{0};
+  std::atomic<std::uint64_t> delivered_{0};
+  std::atomic<std::uint64_t> listener_calls_{0};
+  std::atomic<std::uint64_t> listener_errors_{0};
+  std::atomic<std::uint64_t> rejected_{0};
+  std::atomic<std::uint64_t> dropped_unavailable_{0};
+  std::atomic<std::uint64_t> dropped_buffer_full_{0};
+  std::atomic<std::uint64_t> dropped_inbox_full_{0};
+  std::atomic<std::uint64_t> dropped_closed_{0};
+  std::atomic<std::uint64_t> inbox_overfilled_{0};
+  std::atomic<std::size_t> buffered_count_{0};
+};
+
+}  // namespace herald::internal

@@ -1,0 +1,68 @@
+// herald/internal/inbox.hpp — a connection's bounded queue of envelopes
+// waiting to be dispatched.
+//
+// Many producers, one consumer at a time. The consumer takes everything that
+// is ready in one swap (batching: one lock per batch, not per message) and
+// producers signal the consumer only when it is actually waiting.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "herald/internal/envelope.hpp"
+#include "herald/options.hpp"
+
+namespace herald::internal {
+
+class Inbox {
+ public:
+  Inbox(std::size_t capacity, Overflow overflow);
+
+  enum class Admitted { queued, overfilled, dropped_newest, dropped_oldest, closed };
+  // `may_wait`: whether this producer may block for room (Overflow::block).
+  Admitted push(const EnvelopePtr& envelope, bool may_wait);
+
+  // Moves every waiting envelope into `out` (which must be empty) and
+  // returns how many.
+  std::size_t take_all(std::vector<EnvelopePtr>& out);
+
+  // Waits until something is waiting or `deadline` passes.
+  bool wait_until_ready(std::chrono::steady_clock::time_point deadline);
+
+  bool empty() const noexcept { return depth_.load(std::memory_order_seq_cst) == 0; }
+  std::size_t depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
+  std::size_t high_water() const noexcept { return high_water_.load(std::memory_order_relaxed); }
+  std::uint64_t sender_waits() const noexcept {
+    return sender_waits_.load(std::memory_order_relaxed);
+  }
+
+  // Wakes and refuses every waiting and later producer; drops what waits and
+  // returns how many that was.
+  std::size_t close();
+  void reopen();
+
+ private:
+  std::size_t size_locked() const noexcept { return items_.size() - head_; }
+  void publish_depth_locked() noexcept;
+
+  const std::size_t capacity_;
+  const Overflow overflow_;
+  mutable std::mutex mu_;
+  std::condition_variable consumer_cv_;
+  std::condition_variable producer_cv_;
+  std::vector<EnvelopePtr> items_;
+  std::size_t head_ = 0;  // items_[0, head_) were dropped (drop_oldest)
+  bool consumer_waiting_ = false;
+  std::size_t producers_waiting_ = 0;
+  bool closed_ = false;
+  std::atomic<std::size_t> depth_{0};
+  std::atomic<std::size_t> high_water_{0};
+  std::atomic<std::uint64_t> sender_waits_{0};
+};
+
+}  // namespace herald::internal

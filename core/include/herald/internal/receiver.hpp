@@ -1,0 +1,37 @@
+// herald/internal/receiver.hpp — what a Router delivers to, and what a
+// Transport reports to.
+#pragma once
+
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "herald/internal/envelope.hpp"
+
+namespace herald::internal {
+
+// Something attached to a Hub that envelopes are routed to: a local
+// connection (mem://) or, later, a remote session of a network gateway.
+class Receiver {
+ public:
+  virtual ~Receiver() = default;
+  // Socket id; stable for the receiver's lifetime.
+  virtual std::string_view id() const noexcept = 0;
+  // Called on the routing thread. Must not block for long; may run listeners
+  // (immediate dispatch) or enqueue.
+  virtual void deliver(const EnvelopePtr& envelope) = 0;
+  // Presence profile (nil until update_profile).
+  virtual Message profile() const = 0;
+};
+
+// The connection-side events a Transport reports.
+class TransportEvents : public Receiver {
+ public:
+  virtual void transport_connected() = 0;
+  virtual void transport_disconnected(std::string_view reason) = 0;
+  // The far side refused this connection (e.g. session rejected): no retry.
+  virtual void transport_refused(const absl::Status& status) = 0;
+  virtual void transport_error(const absl::Status& status) = 0;
+  virtual void transport_reconnect_attempt(int attempt) = 0;
+};
+
+}  // namespace herald::internal

@@ -1,0 +1,62 @@
+// herald/internal/transport.hpp — the seam between a connection and the place
+// where routing happens.
+//
+// A Transport is chosen once, from the URL, when a Realtime is constructed.
+// The connection (core) calls it; it reports back through TransportEvents.
+// Implementations live under transports/; core never names one.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "herald/internal/envelope.hpp"
+#include "herald/internal/receiver.hpp"
+#include "herald/options.hpp"
+
+namespace herald {
+struct Member;
+}
+
+namespace herald::internal {
+
+struct Url {
+  std::string text;    // as given
+  std::string scheme;  // "mem", "zmq", "ws", ...
+  std::string host;    // mem: the hub name ("" = the default hub)
+  int port = -1;       // -1 when absent
+  std::string path;    // "" when absent
+};
+
+// Parses "scheme://rest". kInvalidArgument names the URL and what is wrong.
+absl::StatusOr<Url> parse_url(std::string_view text);
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Starts connecting and reports the outcome through TransportEvents
+  // (mem:// before returning; network transports later, from their thread).
+  virtual void open() = 0;
+  // Disconnects; no reconnect until open(). Must be idempotent.
+  virtual void close() = 0;
+  // Return once the far side applied the change.
+  virtual absl::Status join(std::string_view channel, bool echo) = 0;
+  virtual absl::Status leave(std::string_view channel, bool echo) = 0;
+  virtual absl::Status publish(const EnvelopePtr& envelope) = 0;
+  // Largest body the far side accepts.
+  virtual std::size_t max_message_bytes() const = 0;
+  // Presence.
+  virtual absl::Status update_profile(const Message& profile, bool echo) = 0;
+  virtual absl::StatusOr<std::vector<Member>> get_members(std::string_view channel) = 0;
+};
+
+// Defined outside core (transports/transport_factory.cc): picks the transport
+// for `url.scheme`. kInvalidArgument for a scheme no transport handles.
+absl::StatusOr<std::unique_ptr<Transport>> make_transport(const Url& url, const Options& options,
+                                                          std::weak_ptr<TransportEvents> events);
+
+}  // namespace herald::internal

@@ -1,0 +1,204 @@
+// herald/message.hpp — Message: an immutable msgpack body whose copies share bytes.
+//
+// A Message is what `send` and `broadcast` carry. It is encoded once, with
+// msgpack, when it is created; after that it never changes, and copying it
+// copies one pointer (the bytes are reference-counted and shared by every
+// copy, on any thread). Decoding is explicit: `as<T>()` or `try_as<T>()`.
+//
+// Thread-safety: a Message is immutable; copies may be used, copied and
+// destroyed concurrently from any thread.
+//
+// What can be carried: anything msgpack-c can pack — numbers, bool, strings,
+// `Bytes` (travels as msgpack bin), std containers, std::optional, and structs
+// with MSGPACK_DEFINE / MSGPACK_DEFINE_MAP.
+#pragma once
+
+#include <msgpack.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace herald {
+
+// Binary data; travels as msgpack bin.
+using Bytes = std::vector<std::byte>;
+
+// Thrown by Message::as<T>() when the body does not hold a T. This is the one
+// exception herald throws for a misuse a correct program never makes.
+class DecodeError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Message;
+
+namespace internal {
+
+// A reference-counted byte block: header followed by the bytes.
+struct MessageBlock {
+  std::atomic<std::uint32_t> refs;
+  std::uint32_t size;
+  std::uint32_t capacity;
+  std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+  const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this + 1); }
+};
+
+MessageBlock* allocate_block(std::size_t capacity);
+void free_block(MessageBlock* block) noexcept;
+
+// The msgpack output stream of Message::of: writes straight into the block the
+// Message will own, so encoding costs one allocation for small bodies.
+class MessageWriter {
+ public:
+  MessageWriter() : block_(allocate_block(kInitialCapacity)) {}
+  MessageWriter(const MessageWriter&) = delete;
+  MessageWriter& operator=(const MessageWriter&) = delete;
+  ~MessageWriter() {
+    if (block_ != nullptr) free_block(block_);
+  }
+  void write(const char* data, std::size_t n) {
+    if (block_->capacity - block_->size < n) grow(n);
+    std::memcpy(block_->data() + block_->size, data, n);
+    block_->size += static_cast<std::uint32_t>(n);
+  }
+  MessageBlock* release() noexcept {
+    MessageBlock* b = block_;
+    block_ = nullptr;
+    return b;
+  }
+
+ private:
+  static constexpr std::size_t kInitialCapacity = 48;
+  void grow(std::size_t n);
+  MessageBlock* block_;
+};
+
+// Decodes `bytes` into a msgpack object (strings and bin reference `bytes`),
+// then converts it; throws DecodeError naming `type_name` on mismatch.
+msgpack::object_handle unpack_for_decode(std::span<const std::byte> bytes, const char* type_name);
+[[noreturn]] void throw_decode_error(const char* type_name, const char* what);
+
+// A Message owning `block` (which must hold exactly one msgpack value).
+Message adopt_message(MessageBlock* block) noexcept;
+
+}  // namespace internal
+
+class Message {
+ public:
+  // nil
+  Message() noexcept = default;
+  Message(const Message& other) noexcept : block_(other.block_) { retain(); }
+  Message(Message&& other) noexcept : block_(other.block_) { other.block_ = nullptr; }
+  Message& operator=(const Message& other) noexcept {
+    if (this != &other) {
+      other.retain();
+      release();
+      block_ = other.block_;
+    }
+    return *this;
+  }
+  Message& operator=(Message&& other) noexcept {
+    if (this != &other) {
+      release();
+      block_ = other.block_;
+      other.block_ = nullptr;
+    }
+    return *this;
+  }
+  ~Message() { release(); }
+
+  // Encodes any msgpack-serializable value. `Message::of(message)` is a copy.
+  template <class T>
+  static Message of(const T& value) {
+    if constexpr (std::is_same_v<T, Message>) {
+      return value;
+    } else {
+      internal::MessageWriter writer;
+      msgpack::packer<internal::MessageWriter> packer(writer);
+      packer.pack(value);
+      return Message(writer.release());
+    }
+  }
+
+  // Copies `bytes` after checking that they hold exactly one well-formed
+  // msgpack value (kInvalidArgument otherwise, saying where it went wrong).
+  static absl::StatusOr<Message> from_msgpack(std::span<const std::byte> bytes);
+
+  // Decodes the body; throws herald::DecodeError when it does not hold a T.
+  template <class T>
+  T as() const {
+    msgpack::object_handle handle = internal::unpack_for_decode(bytes(), typeid(T).name());
+    try {
+      return handle.get().as<T>();
+    } catch (const std::exception& e) {
+      internal::throw_decode_error(typeid(T).name(), e.what());
+    }
+  }
+
+  template <class T>
+  std::optional<T> try_as() const noexcept {
+    try {
+      return as<T>();
+    } catch (...) {
+      return std::nullopt;
+    }
+  }
+
+  // The msgpack encoding (one byte, 0xc0, for nil).
+  std::span<const std::byte> bytes() const noexcept {
+    if (block_ == nullptr) return {&kNilByte, 1};
+    return {block_->data(), block_->size};
+  }
+
+  // Readable JSON form: bin as base64 strings, non-string map keys as their
+  // JSON text, ext as {"$ext": type, "data": base64}.
+  std::string to_json() const;
+
+  bool is_nil() const noexcept {
+    return block_ == nullptr || (block_->size == 1 && block_->data()[0] == kNilByte);
+  }
+
+  // True when both refer to the same shared bytes (not a byte comparison).
+  bool shares_bytes_with(const Message& other) const noexcept { return block_ == other.block_; }
+
+  friend bool operator==(const Message& a, const Message& b) noexcept {
+    auto x = a.bytes();
+    auto y = b.bytes();
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size()) == 0;
+  }
+
+ private:
+  static constexpr std::byte kNilByte{0xc0};
+  friend Message internal::adopt_message(internal::MessageBlock* block) noexcept;
+  explicit Message(internal::MessageBlock* block) noexcept : block_(block) {}
+  void retain() const noexcept {
+    if (block_ != nullptr) block_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release() noexcept {
+    // A sole owner frees without the read-modify-write: nobody else can be
+    // copying a block that only this Message references.
+    if (block_ != nullptr && (block_->refs.load(std::memory_order_acquire) == 1 ||
+                              block_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)) {
+      internal::free_block(block_);
+    }
+    block_ = nullptr;
+  }
+  internal::MessageBlock* block_ = nullptr;
+};
+
+namespace internal {
+inline Message adopt_message(MessageBlock* block) noexcept { return Message(block); }
+}  // namespace internal
+
+}  // namespace herald

@@ -1,0 +1,32 @@
+#include "herald/internal/envelope.hpp"
+
+#include <cstring>
+#include <new>
+
+#include "herald/internal/names.hpp"
+
+namespace herald::internal {
+
+EnvelopePtr Envelope::make(EnvelopeKind kind, std::string_view channel, std::string_view event,
+                           std::string_view sender, Message body, bool echo) {
+  if (kind == EnvelopeKind::broadcast) channel = {};
+  const std::size_t chars = channel.size() + event.size() + sender.size();
+  void* raw = ::operator new(sizeof(Envelope) + chars);
+  auto* e = new (raw) Envelope(kind, static_cast<std::uint32_t>(channel.size()),
+                               static_cast<std::uint32_t>(event.size()),
+                               static_cast<std::uint32_t>(sender.size()), std::move(body), echo);
+  char* out = e->chars();
+  if (!channel.empty()) std::memcpy(out, channel.data(), channel.size());
+  std::memcpy(out + channel.size(), event.data(), event.size());
+  if (!sender.empty()) std::memcpy(out + channel.size() + event.size(), sender.data(), sender.size());
+  e->channel_hash_ = channel.empty() ? 0 : hash_name(channel);
+  e->event_hash_ = hash_name(event);
+  return EnvelopePtr(e);
+}
+
+void Envelope::destroy(const Envelope* e) noexcept {
+  e->~Envelope();
+  ::operator delete(const_cast<Envelope*>(e));
+}
+
+}  // namespace herald::internal

@@ -1,0 +1,176 @@
+#include "herald/hub.hpp"
+
+#include "absl/container/flat_hash_map.h"
+#include "herald/internal/text.hpp"
+#include "herald/internal/envelope.hpp"
+#include "herald/internal/names.hpp"
+#include "herald/internal/receiver.hpp"
+#include "herald/internal/router.hpp"
+
+namespace herald {
+namespace {
+
+struct HubDirectory {
+  std::mutex mu;
+  internal::NameMap<std::shared_ptr<Hub>> hubs;
+};
+
+// Never destroyed: connections in static storage may outlive main().
+HubDirectory& directory() {
+  static HubDirectory* d = new HubDirectory;
+  return *d;
+}
+
+using VerifyFn = bool (*)(std::string_view);
+
+bool same_verifier(const std::function<bool(std::string_view)>& a,
+                   const std::function<bool(std::string_view)>& b) {
+  if (!a && !b) return true;
+  if (!a || !b) return false;
+  const VerifyFn* fa = a.target<VerifyFn>();
+  const VerifyFn* fb = b.target<VerifyFn>();
+  return fa != nullptr && fb != nullptr && *fa == *fb;
+}
+
+bool same_options(const HubOptions& a, const HubOptions& b) {
+  return a.enforce_session == b.enforce_session && a.max_message_bytes == b.max_message_bytes &&
+         same_verifier(a.verify_session, b.verify_session);
+}
+
+// {"id": <socket id>, "data": <profile>} — the body of presence events.
+Message presence_body(std::string_view id, const Message& profile) {
+  internal::MessageWriter writer;
+  msgpack::packer<internal::MessageWriter> packer(writer);
+  packer.pack_map(2);
+  packer.pack(std::string_view("id"));
+  packer.pack(id);
+  packer.pack(std::string_view("data"));
+  auto bytes = profile.bytes();
+  writer.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return internal::adopt_message(writer.release());
+}
+
+}  // namespace
+
+Hub::Hub(Passkey, std::string name, HubOptions options)
+    : name_(std::move(name)),
+      options_(std::move(options)),
+      router_(std::make_unique<internal::Router>()) {}
+
+Hub::~Hub() = default;
+
+absl::StatusOr<std::shared_ptr<Hub>> Hub::create(std::string_view name, HubOptions options) {
+  if (name.find('/') != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        internal::cat("herald: hub name \"", name, "\" cannot contain '/' (it is used in mem://NAME)"));
+  }
+  if (options.enforce_session && !options.verify_session) {
+    return absl::InvalidArgumentError(internal::cat(
+        "herald: hub \"", name, "\": enforce_session is set but verify_session is empty"));
+  }
+  if (options.max_message_bytes == 0) {
+    return absl::InvalidArgumentError(
+        internal::cat("herald: hub \"", name, "\": max_message_bytes must be at least 1"));
+  }
+  HubDirectory& d = directory();
+  std::lock_guard lock(d.mu);
+  auto it = d.hubs.find(name);
+  if (it != d.hubs.end()) {
+    if (same_options(it->second->options(), options)) return it->second;
+    return absl::AlreadyExistsError(
+        internal::cat("herald: hub \"", name, "\" already exists with other options"));
+  }
+  auto hub = std::make_shared<Hub>(Passkey{}, std::string(name), std::move(options));
+  d.hubs.emplace(std::string(name), hub);
+  return hub;
+}
+
+std::shared_ptr<Hub> Hub::named(std::string_view name) {
+  HubDirectory& d = directory();
+  std::lock_guard lock(d.mu);
+  auto it = d.hubs.find(name);
+  if (it != d.hubs.end()) return it->second;
+  auto hub = std::make_shared<Hub>(Passkey{}, std::string(name), HubOptions{});
+  d.hubs.emplace(std::string(name), hub);
+  return hub;
+}
+
+std::size_t Hub::connection_count() const { return router_->connection_count(); }
+
+std::vector<std::string> Hub::channels() const { return router_->channels(); }
+
+absl::Status Hub::attach(std::shared_ptr<internal::Receiver> receiver, std::string_view session) {
+  if (options_.enforce_session) {
+    if (session.empty()) {
+      return absl::UnauthenticatedError(internal::cat(
+          "herald: hub \"", name_, "\" requires a session token and none was given"));
+    }
+    if (!options_.verify_session(session)) {
+      return absl::UnauthenticatedError(
+          internal::cat("herald: hub \"", name_, "\" rejected the session token"));
+    }
+  }
+  if (!router_->attach(std::move(receiver))) {
+    return absl::AlreadyExistsError(
+        internal::cat("herald: hub \"", name_, "\": a connection with this socket id is attached"));
+  }
+  return absl::OkStatus();
+}
+
+void Hub::detach(const internal::Receiver& receiver) {
+  std::vector<std::string> left = router_->detach(receiver);
+  if (left.empty()) return;
+  Message body = presence_body(receiver.id(), receiver.profile());
+  for (const std::string& channel : left) {
+    auto envelope = internal::Envelope::make(internal::EnvelopeKind::leave, channel,
+                                             "channel:leave", receiver.id(), body, false);
+    router_->route_to_channel(envelope, channel);
+  }
+}
+
+void Hub::send_presence(const internal::Receiver& receiver, std::string_view channel,
+                        std::string_view event, bool echo) {
+  internal::EnvelopeKind kind = event == "channel:join"    ? internal::EnvelopeKind::join
+                                : event == "channel:leave" ? internal::EnvelopeKind::leave
+                                                           : internal::EnvelopeKind::update;
+  auto envelope = internal::Envelope::make(kind, channel, event, receiver.id(),
+                                           presence_body(receiver.id(), receiver.profile()), echo);
+  router_->route_to_channel(envelope, channel);
+}
+
+absl::Status Hub::join(const internal::Receiver& receiver, std::string_view channel, bool echo) {
+  if (router_->join(receiver, channel)) send_presence(receiver, channel, "channel:join", echo);
+  return absl::OkStatus();
+}
+
+absl::Status Hub::leave(const internal::Receiver& receiver, std::string_view channel, bool echo) {
+  // Taken before leaving, so that the leaver itself hears it when echo is on.
+  internal::Router::Snapshot before = router_->members(channel);
+  if (!router_->leave(receiver, channel)) return absl::OkStatus();
+  auto envelope = internal::Envelope::make(internal::EnvelopeKind::leave, channel, "channel:leave",
+                                           receiver.id(),
+                                           presence_body(receiver.id(), receiver.profile()), echo);
+  for (const auto& entry : *before) {
+    if (envelope->reaches(entry.id)) entry.receiver->deliver(envelope);
+  }
+  return absl::OkStatus();
+}
+
+void Hub::update_profile(const internal::Receiver& receiver, bool echo) {
+  for (const std::string& channel : router_->channels_of(receiver)) {
+    send_presence(receiver, channel, "channel:update", echo);
+  }
+}
+
+std::vector<Member> Hub::members(std::string_view channel) const {
+  std::vector<Member> out;
+  internal::Router::Snapshot snapshot = router_->members(channel);
+  if (!snapshot) return out;
+  out.reserve(snapshot->size());
+  for (const auto& entry : *snapshot) out.push_back({std::string(entry.id), entry.receiver->profile()});
+  return out;
+}
+
+void Hub::route(const internal::EnvelopePtr& envelope) { router_->route(envelope); }
+
+}  // namespace herald

@@ -1,0 +1,105 @@
+#include "herald/internal/inbox.hpp"
+
+#include <algorithm>
+
+namespace herald::internal {
+
+Inbox::Inbox(std::size_t capacity, Overflow overflow)
+    : capacity_(std::max<std::size_t>(capacity, 1)), overflow_(overflow) {}
+
+void Inbox::publish_depth_locked() noexcept {
+  std::size_t depth = size_locked();
+  depth_.store(depth, std::memory_order_seq_cst);
+  if (depth > high_water_.load(std::memory_order_relaxed)) {
+    high_water_.store(depth, std::memory_order_relaxed);
+  }
+}
+
+Inbox::Admitted Inbox::push(const EnvelopePtr& envelope, bool may_wait) {
+  std::unique_lock lock(mu_);
+  if (closed_) return Admitted::closed;
+  Admitted result = Admitted::queued;
+  if (size_locked() >= capacity_) {
+    switch (overflow_) {
+      case Overflow::drop_newest:
+        return Admitted::dropped_newest;
+      case Overflow::drop_oldest:
+        items_[head_++].reset();
+        result = Admitted::dropped_oldest;
+        break;
+      case Overflow::block:
+        if (!may_wait) {
+          result = Admitted::overfilled;
+          break;
+        }
+        sender_waits_.fetch_add(1, std::memory_order_relaxed);
+        ++producers_waiting_;
+        producer_cv_.wait(lock, [&] { return closed_ || size_locked() < capacity_; });
+        --producers_waiting_;
+        if (closed_) return Admitted::closed;
+        break;
+    }
+  }
+  items_.push_back(envelope);
+  publish_depth_locked();
+  if (consumer_waiting_) {
+    consumer_waiting_ = false;
+    lock.unlock();
+    consumer_cv_.notify_one();
+  }
+  return result;
+}
+
+std::size_t Inbox::take_all(std::vector<EnvelopePtr>& out) {
+  std::unique_lock lock(mu_);
+  std::size_t n = size_locked();
+  if (n == 0) return 0;
+  if (head_ == 0) {
+    out.swap(items_);
+  } else {
+    out.assign(std::make_move_iterator(items_.begin() + static_cast<std::ptrdiff_t>(head_)),
+               std::make_move_iterator(items_.end()));
+    items_.clear();
+  }
+  head_ = 0;
+  publish_depth_locked();
+  bool wake = producers_waiting_ > 0;
+  lock.unlock();
+  if (wake) producer_cv_.notify_all();
+  return n;
+}
+
+bool Inbox::wait_until_ready(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  while (size_locked() == 0 && !closed_) {
+    consumer_waiting_ = true;
+    if (consumer_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      consumer_waiting_ = false;
+      break;
+    }
+  }
+  return size_locked() > 0;
+}
+
+std::size_t Inbox::close() {
+  std::vector<EnvelopePtr> dropped;
+  std::size_t count;
+  {
+    std::lock_guard lock(mu_);
+    count = size_locked();
+    closed_ = true;
+    dropped.swap(items_);
+    head_ = 0;
+    publish_depth_locked();
+  }
+  producer_cv_.notify_all();
+  consumer_cv_.notify_all();
+  return count;
+}
+
+void Inbox::reopen() {
+  std::lock_guard lock(mu_);
+  closed_ = false;
+}
+
+}  // namespace herald::internal

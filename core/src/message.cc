@@ -1,0 +1,79 @@
+#include "herald/message.hpp"
+
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "absl/status/status.h"
+#include "herald/internal/text.hpp"
+#include "msgpack_walk.hpp"
+
+namespace herald::internal {
+
+MessageBlock* allocate_block(std::size_t capacity) {
+  void* raw = std::malloc(sizeof(MessageBlock) + capacity);
+  if (raw == nullptr) throw std::bad_alloc();
+  auto* block = static_cast<MessageBlock*>(raw);
+  block->refs.store(1, std::memory_order_relaxed);
+  block->size = 0;
+  block->capacity = static_cast<std::uint32_t>(capacity);
+  return block;
+}
+
+void free_block(MessageBlock* block) noexcept { std::free(block); }
+
+void MessageWriter::grow(std::size_t n) {
+  std::size_t needed = std::size_t{block_->size} + n;
+  if (needed > 0xFFFFFFF0u) throw std::length_error("herald: message body over 4 GiB");
+  std::size_t capacity = std::max<std::size_t>(needed, std::size_t{block_->capacity} * 2);
+  if (capacity > 0xFFFFFFF0u) capacity = needed;
+  void* raw = std::realloc(block_, sizeof(MessageBlock) + capacity);
+  if (raw == nullptr) throw std::bad_alloc();
+  block_ = static_cast<MessageBlock*>(raw);
+  block_->capacity = static_cast<std::uint32_t>(capacity);
+}
+
+namespace {
+// Strings and bin in a decoded object point into the Message's own bytes:
+// they stay valid while the Message lives, so nothing is copied.
+bool reference_everything(msgpack::type::object_type, std::size_t, void*) { return true; }
+}  // namespace
+
+[[noreturn]] void throw_decode_error(const char* type_name, const char* what) {
+  throw DecodeError(internal::cat("herald: cannot decode message as ", type_name, ": ", what));
+}
+
+msgpack::object_handle unpack_for_decode(std::span<const std::byte> bytes, const char* type_name) {
+  try {
+    return msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(),
+                           reference_everything);
+  } catch (const std::exception& e) {
+    throw_decode_error(type_name, e.what());
+  }
+}
+
+}  // namespace herald::internal
+
+namespace herald {
+
+absl::StatusOr<Message> Message::from_msgpack(std::span<const std::byte> bytes) {
+  if (bytes.empty()) {
+    return absl::InvalidArgumentError("herald: from_msgpack: empty input (expected one msgpack value)");
+  }
+  internal::MsgpackWalkResult walked = internal::walk_msgpack(bytes);
+  if (!walked.error.empty()) {
+    return absl::InvalidArgumentError(internal::cat("herald: from_msgpack: invalid msgpack at byte ",
+                                                   walked.offset, ": ", walked.error));
+  }
+  if (walked.offset != bytes.size()) {
+    return absl::InvalidArgumentError(
+        internal::cat("herald: from_msgpack: ", bytes.size() - walked.offset,
+                     " trailing bytes after the first msgpack value (which ends at byte ",
+                     walked.offset, ")"));
+  }
+  internal::MessageWriter writer;
+  writer.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return Message(writer.release());
+}
+
+}  // namespace herald

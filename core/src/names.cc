@@ -1,0 +1,73 @@
+#include "herald/internal/names.hpp"
+
+#include <cstdint>
+#include <cstring>
+
+
+#include "herald/internal/text.hpp"
+
+namespace herald::internal {
+
+bool is_valid_utf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    // ASCII fast path, eight bytes at a time.
+    if (end - p >= 8) {
+      std::uint64_t chunk;
+      std::memcpy(&chunk, p, 8);
+      if ((chunk & 0x8080808080808080ull) == 0) {
+        p += 8;
+        continue;
+      }
+    }
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int extra;
+    std::uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+      extra = 1;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      extra = 2;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false;  // continuation byte, overlong lead (c0/c1) or > f4
+    }
+    if (end - p <= extra) return false;
+    for (int i = 1; i <= extra; ++i) {
+      unsigned char cc = p[i];
+      if ((cc & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000)) return false;  // overlong
+    if (cp >= 0xd800 && cp <= 0xdfff) return false;                                // surrogate
+    if (cp > 0x10ffff) return false;
+    p += extra + 1;
+  }
+  return true;
+}
+
+absl::Status validate_name(std::string_view what, std::string_view name) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError(internal::cat("herald: ", what, " name is empty (1 to ",
+                                                   kMaxNameBytes, " bytes of UTF-8 expected)"));
+  }
+  if (name.size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(cat("herald: ", what, " name ", quoted(name, 32), " is ",
+                                          name.size(), " bytes; the limit is ", kMaxNameBytes));
+  }
+  if (!is_valid_utf8(name)) {
+    return absl::InvalidArgumentError(
+        cat("herald: ", what, " name ", quoted(name), " is not valid UTF-8"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace herald::internal

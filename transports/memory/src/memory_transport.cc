@@ -1,0 +1,71 @@
+#include "herald/memory/memory_transport.hpp"
+
+#include <atomic>
+
+#include "herald/hub.hpp"
+
+namespace herald::memory {
+namespace {
+
+class MemoryTransport final : public internal::Transport {
+ public:
+  MemoryTransport(std::shared_ptr<Hub> hub, std::weak_ptr<internal::TransportEvents> events,
+                  std::string session)
+      : hub_(std::move(hub)), events_(std::move(events)), session_(std::move(session)) {}
+
+  ~MemoryTransport() override { close(); }
+
+  void open() override {
+    std::shared_ptr<internal::TransportEvents> events = events_.lock();
+    if (!events) return;
+    receiver_ = events.get();
+    absl::Status status = hub_->attach(events, session_);
+    if (status.ok()) {
+      attached_.store(true);
+      events->transport_connected();
+    } else {
+      events->transport_refused(status);
+    }
+  }
+
+  void close() override {
+    if (attached_.exchange(false)) hub_->detach(*receiver_);
+  }
+
+  absl::Status join(std::string_view channel, bool echo) override {
+    return hub_->join(*receiver_, channel, echo);
+  }
+  absl::Status leave(std::string_view channel, bool echo) override {
+    return hub_->leave(*receiver_, channel, echo);
+  }
+  absl::Status publish(const internal::EnvelopePtr& envelope) override {
+    hub_->route(envelope);
+    return absl::OkStatus();
+  }
+  std::size_t max_message_bytes() const override { return hub_->options().max_message_bytes; }
+  absl::Status update_profile(const Message&, bool echo) override {
+    hub_->update_profile(*receiver_, echo);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<Member>> get_members(std::string_view channel) override {
+    return hub_->members(channel);
+  }
+
+ private:
+  std::shared_ptr<Hub> hub_;
+  std::weak_ptr<internal::TransportEvents> events_;
+  internal::TransportEvents* receiver_ = nullptr;  // the owning connection outlives us
+  std::string session_;
+  std::atomic<bool> attached_{false};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<internal::Transport>> make_transport(
+    const internal::Url& url, const Options& options,
+    std::weak_ptr<internal::TransportEvents> events) {
+  return std::make_unique<MemoryTransport>(Hub::named(url.host), std::move(events),
+                                           options.session);
+}
+
+}  // namespace herald::memory
