@@ -240,6 +240,15 @@ void Connection::close() {
 }
 
 void Connection::shutdown() {
+  {
+    // The Realtime is going away: its handlers (and what they capture) may be
+    // gone already, so none of them is called from here on.
+    std::lock_guard lock(mu_);
+    on_connect_ = nullptr;
+    on_disconnect_ = nullptr;
+    on_error_ = nullptr;
+    on_reconnect_attempt_ = nullptr;
+  }
   close();
   const auto self = std::this_thread::get_id();
   std::thread::id current;
@@ -267,10 +276,7 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
                        " bytes; the limit is ", limit, " (HubOptions::max_message_bytes)"));
     }
   }
-  if (!status.ok()) {
-    count_rejected();
-    return status;
-  }
+  if (!status.ok()) return rejected(status);
 
   EnvelopePtr envelope = Envelope::make(kind, channel, event, socket_id_, std::move(body),
                                         echo.value_or(options_.echo_messages));
@@ -279,8 +285,7 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
     State s = state();
     if (s == State::closed || s == State::refused) {
       lock.unlock();
-      count_rejected();
-      return usable("send");
+      return rejected(usable("send"));
     }
     if (s != State::connected || flushing_) {
       if (!options_.buffer_messages) {
@@ -402,8 +407,8 @@ std::size_t Connection::poll_for(std::chrono::milliseconds max_wait) {
 // ---------------------------------------------------------------- channels, presence
 
 absl::Status Connection::join(std::string_view channel, std::optional<bool> echo) {
-  if (absl::Status s = validate_name("channel", channel); !s.ok()) return s;
-  if (absl::Status s = usable("join"); !s.ok()) return s;
+  if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
+  if (absl::Status s = usable("join"); !s.ok()) return rejected(s);
   {
     std::lock_guard lock(mu_);
     joined_.emplace(channel);
@@ -415,8 +420,8 @@ absl::Status Connection::join(std::string_view channel, std::optional<bool> echo
 }
 
 absl::Status Connection::leave(std::string_view channel, std::optional<bool> echo) {
-  if (absl::Status s = validate_name("channel", channel); !s.ok()) return s;
-  if (absl::Status s = usable("leave"); !s.ok()) return s;
+  if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
+  if (absl::Status s = usable("leave"); !s.ok()) return rejected(s);
   {
     std::lock_guard lock(mu_);
     auto it = joined_.find(channel);
@@ -438,7 +443,7 @@ Message Connection::profile() const {
 }
 
 absl::Status Connection::update_profile(Message data, std::optional<bool> echo) {
-  if (absl::Status s = usable("update_profile"); !s.ok()) return s;
+  if (absl::Status s = usable("update_profile"); !s.ok()) return rejected(s);
   {
     std::lock_guard lock(mu_);
     profile_ = std::move(data);
@@ -448,8 +453,8 @@ absl::Status Connection::update_profile(Message data, std::optional<bool> echo) 
 }
 
 absl::StatusOr<std::vector<Member>> Connection::get_members(std::string_view channel) {
-  if (absl::Status s = validate_name("channel", channel); !s.ok()) return s;
-  if (absl::Status s = usable("get_members"); !s.ok()) return s;
+  if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
+  if (absl::Status s = usable("get_members"); !s.ok()) return rejected(s);
   if (absl::Status s = await_connected("get_members"); !s.ok()) return s;
   return transport_->get_members(channel);
 }

@@ -33,7 +33,7 @@ class EnvelopePtr;
 struct HubOptions {
   bool enforce_session = false;
   // Required if enforce_session: true accepts the token.
-  std::function<bool(std::string_view token)> verify_session;
+  std::function<bool(std::string_view token)> verify_session = nullptr;
   std::size_t max_message_bytes = 1 << 20;
 };
 

@@ -30,7 +30,7 @@ struct Options {
   bool auto_join_channels = true;   // rejoin joined channels after a reconnect / open()
   bool buffer_messages = true;      // while disconnected: buffer (bounded) instead of drop
   std::size_t max_buffered_messages = 10'000;
-  std::string session;              // session token; empty = no session
+  std::string session = {};         // session token; empty = no session
   Dispatch dispatch = Dispatch::immediate;
   std::size_t inbox_capacity = 65'536;   // messages waiting for dispatch
   Overflow overflow = Overflow::block;

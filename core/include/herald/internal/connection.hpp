@@ -98,7 +98,10 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   // Waits (up to Options::timeout) until connected; returns at once on a
   // dispatching thread. OK when connected.
   absl::Status await_connected(std::string_view operation);
-  void count_rejected() noexcept { rejected_.fetch_add(1, std::memory_order_relaxed); }
+  absl::Status rejected(absl::Status status) noexcept {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    return status;
+  }
   void flush_buffered();
 
   const std::string socket_id_;
