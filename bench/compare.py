@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_BINARY = os.path.join(HERE, "..", "build-release", "bench", "herald_bench")
+DEFAULT_BINARY = os.path.join(HERE, "..", "build", "release", "bench", "herald_bench")
 
 # BM_<Group>_<Impl>/<arg>[/real_time]
 NAME = re.compile(r"^BM_(?P<group>[A-Za-z0-9]+)_(?P<impl>[A-Za-z0-9]+)/(?P<arg>\d+)")

@@ -371,6 +371,7 @@ void Connection::dispatch_one(const Envelope& envelope) {
 }
 
 std::size_t Connection::run_batch() {
+  if (inbox_.empty()) return 0;  // the common case: no lock taken
   std::size_t n = inbox_.take_all(batch_);
   for (const EnvelopePtr& envelope : batch_) dispatch_one(*envelope);
   batch_.clear();

@@ -11,10 +11,14 @@ EnvelopePtr Envelope::make(EnvelopeKind kind, std::string_view channel, std::str
                            std::string_view sender, Message body, bool echo) {
   if (kind == EnvelopeKind::broadcast) channel = {};
   const std::size_t chars = channel.size() + event.size() + sender.size();
-  void* raw = ::operator new(sizeof(Envelope) + chars);
-  auto* e = new (raw) Envelope(kind, static_cast<std::uint32_t>(channel.size()),
-                               static_cast<std::uint32_t>(event.size()),
-                               static_cast<std::uint32_t>(sender.size()), std::move(body), echo);
+  const std::size_t bytes = sizeof(Envelope) + chars;
+  void* raw = message_tail(body, bytes, alignof(Envelope));
+  const bool in_body_block = raw != nullptr;
+  if (!in_body_block) raw = ::operator new(bytes);
+  auto* e = new (raw)
+      Envelope(kind, static_cast<std::uint32_t>(channel.size()),
+               static_cast<std::uint32_t>(event.size()), static_cast<std::uint32_t>(sender.size()),
+               std::move(body), echo, in_body_block);
   char* out = e->chars();
   if (!channel.empty()) std::memcpy(out, channel.data(), channel.size());
   std::memcpy(out + channel.size(), event.data(), event.size());
@@ -25,6 +29,13 @@ EnvelopePtr Envelope::make(EnvelopeKind kind, std::string_view channel, std::str
 }
 
 void Envelope::destroy(const Envelope* e) noexcept {
+  if (e->in_body_block_) {
+    // The storage belongs to the body's block: take the body out first, end
+    // the Envelope, and only then let go of the block (which may free it).
+    Message body = std::move(const_cast<Envelope*>(e)->body_);
+    e->~Envelope();
+    return;
+  }
   e->~Envelope();
   ::operator delete(const_cast<Envelope*>(e));
 }

@@ -2,13 +2,27 @@
 
 #include <cstdint>
 #include <cstring>
+#include <random>
 
 
 #include "herald/internal/text.hpp"
 
 namespace herald::internal {
 
+namespace names_detail {
+std::uint64_t make_hash_seed() {
+  std::random_device rd;
+  return (std::uint64_t{rd()} << 32) ^ rd();
+}
+}  // namespace names_detail
+
 bool is_valid_utf8(std::string_view s) noexcept {
+  // Short ASCII names, the norm, in one pass without branches per byte.
+  if (s.size() <= 32) {
+    unsigned char all = 0;
+    for (char c : s) all |= static_cast<unsigned char>(c);
+    if (all < 0x80) return true;
+  }
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* end = p + s.size();
   while (p < end) {

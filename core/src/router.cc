@@ -3,6 +3,29 @@
 #include <algorithm>
 
 namespace herald::internal {
+namespace {
+
+std::atomic<std::uint64_t> g_next_router_id{1};
+
+struct RouteCacheEntry {
+  std::uint64_t router_id = 0;
+  std::uint64_t version = 0;
+  std::size_t hash = 0;
+  bool broadcast = false;
+  std::string channel;
+  Router::Snapshot snapshot;
+};
+
+constexpr std::size_t kRouteCacheSlots = 16;  // direct-mapped by channel hash
+thread_local RouteCacheEntry t_route_cache[kRouteCacheSlots];
+// Nonzero while this thread delivers from a cached snapshot: a nested route
+// (a listener sending) must not replace the entry being iterated.
+thread_local int t_route_depth = 0;
+
+}  // namespace
+
+Router::Router() : router_id_(g_next_router_id.fetch_add(1)) {}
+Router::~Router() = default;
 
 bool Router::attach(std::shared_ptr<Receiver> receiver) {
   std::lock_guard lock(mu_);
@@ -10,6 +33,7 @@ bool Router::attach(std::shared_ptr<Receiver> receiver) {
   const Receiver* key = receiver.get();
   attached_.try_emplace(key, Attached{std::move(receiver), {}});
   rebuild_all_locked();
+  changed_locked();
   return true;
 }
 
@@ -46,6 +70,7 @@ std::vector<std::string> Router::detach(const Receiver& receiver) {
   keep_alive = std::move(it->second.receiver);
   attached_.erase(it);
   rebuild_all_locked();
+  changed_locked();
   std::sort(left.begin(), left.end());
   return left;
 }
@@ -63,6 +88,7 @@ bool Router::join(const Receiver& receiver, std::string_view channel) {
   }
   next->push_back({it->second.receiver, receiver.id()});
   ch->second = std::move(next);
+  changed_locked();
   return true;
 }
 
@@ -78,6 +104,7 @@ bool Router::leave(const Receiver& receiver, std::string_view channel) {
     ch->second = without(ch->second, &receiver);
     if (ch->second->empty()) channels_.erase(ch);
   }
+  changed_locked();
   return true;
 }
 
@@ -87,19 +114,48 @@ void Router::deliver_all(const Members& members, const EnvelopePtr& envelope) {
   }
 }
 
-void Router::route(const EnvelopePtr& envelope) const {
-  Snapshot snapshot;
-  {
-    std::lock_guard lock(mu_);
-    if (envelope->is_broadcast()) {
-      snapshot = all_;
-    } else {
-      auto it = channels_.find(HashedName{envelope->channel_or_empty(), envelope->channel_hash()});
-      if (it == channels_.end()) return;
-      snapshot = it->second;
-    }
+Router::Snapshot Router::locked_route(const EnvelopePtr& envelope) const {
+  std::lock_guard lock(mu_);
+  if (envelope->is_broadcast()) return all_;
+  auto it = channels_.find(HashedName{envelope->channel_or_empty(), envelope->channel_hash()});
+  if (it == channels_.end()) return nullptr;
+  return it->second;
+}
+
+const Router::Members* Router::cached_route(const EnvelopePtr& envelope) const {
+  const bool broadcast = envelope->is_broadcast();
+  const std::size_t hash = broadcast ? 0 : envelope->channel_hash();
+  RouteCacheEntry& entry = t_route_cache[hash % kRouteCacheSlots];
+  const std::uint64_t version = version_.load(std::memory_order_acquire);
+  if (entry.router_id == router_id_ && entry.version == version && entry.hash == hash &&
+      entry.broadcast == broadcast && (broadcast || same_name(entry.channel, envelope->channel_or_empty()))) {
+    return entry.snapshot.get();
   }
-  deliver_all(*snapshot, envelope);
+  Snapshot snapshot = locked_route(envelope);
+  entry.router_id = router_id_;
+  // The version read before the lookup: a change in between only makes the
+  // next route look again.
+  entry.version = version;
+  entry.hash = hash;
+  entry.broadcast = broadcast;
+  entry.channel.assign(broadcast ? std::string_view() : envelope->channel_or_empty());
+  entry.snapshot = std::move(snapshot);
+  return entry.snapshot.get();
+}
+
+void Router::route(const EnvelopePtr& envelope) const {
+  if (t_route_depth > 0) {
+    Snapshot snapshot = locked_route(envelope);
+    if (snapshot) deliver_all(*snapshot, envelope);
+    return;
+  }
+  const Members* members = cached_route(envelope);
+  if (members == nullptr) return;
+  struct Depth {
+    Depth() { ++t_route_depth; }
+    ~Depth() { --t_route_depth; }
+  } depth;
+  deliver_all(*members, envelope);
 }
 
 void Router::route_to_channel(const EnvelopePtr& envelope, std::string_view channel) const {

@@ -79,7 +79,9 @@ class MessageWriter {
   }
 
  private:
-  static constexpr std::size_t kInitialCapacity = 48;
+  // Room for a small body plus the Envelope that usually follows it into the
+  // same allocation (see message_tail).
+  static constexpr std::size_t kInitialCapacity = 176;
   void grow(std::size_t n);
   MessageBlock* block_;
 };
@@ -91,6 +93,13 @@ msgpack::object_handle unpack_for_decode(std::span<const std::byte> bytes, const
 
 // A Message owning `block` (which must hold exactly one msgpack value).
 Message adopt_message(MessageBlock* block) noexcept;
+
+// Unused space after the body of `message`'s block, `n` bytes aligned to
+// `align`, or nullptr. Only offered while `message` is the block's sole
+// owner: the Envelope built around a fresh body lives there, saving an
+// allocation. The Envelope keeps a reference to the block, so the space
+// stays valid (and unoffered) for as long as the Envelope lives.
+void* message_tail(const Message& message, std::size_t n, std::size_t align) noexcept;
 
 }  // namespace internal
 
@@ -181,6 +190,8 @@ class Message {
  private:
   static constexpr std::byte kNilByte{0xc0};
   friend Message internal::adopt_message(internal::MessageBlock* block) noexcept;
+  friend void* internal::message_tail(const Message& message, std::size_t n,
+                                      std::size_t align) noexcept;
   explicit Message(internal::MessageBlock* block) noexcept : block_(block) {}
   void retain() const noexcept {
     if (block_ != nullptr) block_->refs.fetch_add(1, std::memory_order_relaxed);
@@ -199,6 +210,15 @@ class Message {
 
 namespace internal {
 inline Message adopt_message(MessageBlock* block) noexcept { return Message(block); }
+
+inline void* message_tail(const Message& message, std::size_t n, std::size_t align) noexcept {
+  MessageBlock* block = message.block_;
+  if (block == nullptr || block->refs.load(std::memory_order_acquire) != 1) return nullptr;
+  const std::size_t used = sizeof(MessageBlock) + block->size;
+  const std::size_t start = (used + align - 1) / align * align;
+  if (start + n > sizeof(MessageBlock) + block->capacity) return nullptr;
+  return reinterpret_cast<char*>(block) + start;
+}
 }  // namespace internal
 
 }  // namespace herald

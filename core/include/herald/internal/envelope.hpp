@@ -85,9 +85,10 @@ class Envelope {
  private:
   friend class EnvelopePtr;
   Envelope(EnvelopeKind kind, std::uint32_t channel_len, std::uint32_t event_len,
-           std::uint32_t sender_len, Message body, bool echo) noexcept
-      : refs_(1), kind_(kind), echo_(echo), channel_len_(channel_len), event_len_(event_len),
-        sender_len_(sender_len), body_(std::move(body)) {}
+           std::uint32_t sender_len, Message body, bool echo, bool in_body_block) noexcept
+      : refs_(1), kind_(kind), echo_(echo), in_body_block_(in_body_block),
+        channel_len_(channel_len), event_len_(event_len), sender_len_(sender_len),
+        body_(std::move(body)) {}
   const char* chars() const noexcept { return reinterpret_cast<const char*>(this + 1); }
   char* chars() noexcept { return reinterpret_cast<char*>(this + 1); }
   static void destroy(const Envelope* e) noexcept;
@@ -95,6 +96,7 @@ class Envelope {
   mutable std::atomic<std::uint32_t> refs_;
   EnvelopeKind kind_;
   bool echo_;
+  bool in_body_block_;  // lives in the spare tail of body_'s block (no allocation of its own)
   std::uint32_t channel_len_;
   std::uint32_t event_len_;
   std::uint32_t sender_len_;

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -22,8 +24,52 @@ bool is_valid_utf8(std::string_view s) noexcept;
 // value (shortened) and the limit.
 absl::Status validate_name(std::string_view what, std::string_view name);
 
+namespace names_detail {
+// Per-process random seed, so that colliding names cannot be prepared in
+// advance against herald's hash maps.
+std::uint64_t make_hash_seed();
+inline std::uint64_t hash_seed() noexcept {
+  static const std::uint64_t seed = make_hash_seed();  // safe during static initialization
+  return seed;
+}
+inline std::uint64_t load_bytes(const char* p, std::size_t n) noexcept {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < n; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+inline std::uint64_t mix(std::uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+}  // namespace names_detail
+
+// Fast seeded hash for names (Debian's Abseil hashes std::string_view through
+// std::hash, which costs more than the rest of a lookup).
 inline std::size_t hash_name(std::string_view name) noexcept {
-  return absl::Hash<std::string_view>{}(name);
+  const char* p = name.data();
+  std::size_t n = name.size();
+  std::uint64_t h = names_detail::hash_seed() ^ (n * 0x9e3779b97f4a7c15ull);
+  while (n >= 8) {
+    std::uint64_t v;
+    std::memcpy(&v, p, 8);
+    h = names_detail::mix(h ^ v) * 0xc4ceb9fe1a85ec53ull;
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) h = (h ^ names_detail::load_bytes(p, n)) * 0xc4ceb9fe1a85ec53ull;
+  return names_detail::mix(h);
+}
+
+// Equality without a call to memcmp for the short names that are the norm.
+inline bool same_name(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  if (a.size() > 16) return a == b;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
 }
 
 // A name with its hash computed once; lets hash maps keyed by std::string be
@@ -47,7 +93,7 @@ struct NameEq {
   static std::string_view view(const HashedName& h) noexcept { return h.name; }
   template <class A, class B>
   bool operator()(const A& a, const B& b) const noexcept {
-    return view(a) == view(b);
+    return same_name(view(a), view(b));
   }
 };
 

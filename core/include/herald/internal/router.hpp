@@ -8,9 +8,17 @@
 //
 // Complexity: route O(receivers); join/leave O(members of that channel);
 // detach O(channels of that receiver + attached receivers).
+//
+// Route cache: each sending thread keeps the last few snapshots it routed to,
+// tagged with the router's membership version; while nobody joins or leaves,
+// route() takes no lock. A cached snapshot keeps its receivers' memory alive
+// (never their delivery: a detached receiver is never routed to again) until
+// the thread routes there again or exits.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +35,11 @@ namespace herald::internal {
 
 class Router {
  public:
+  Router();
+  ~Router();
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
   struct Entry {
     std::shared_ptr<Receiver> receiver;
     std::string_view id;  // receiver->id(), kept alive by `receiver`
@@ -63,7 +76,15 @@ class Router {
   static void deliver_all(const Members& members, const EnvelopePtr& envelope);
   static Snapshot without(const Snapshot& members, const Receiver* receiver);
   void rebuild_all_locked();
+  void changed_locked() { version_.fetch_add(1, std::memory_order_release); }
+  // The snapshot an envelope goes to, from this thread's route cache when the
+  // membership has not changed since it was cached (no lock, no atomic
+  // read-modify-write), else from the maps under the lock.
+  const Members* cached_route(const EnvelopePtr& envelope) const;
+  Snapshot locked_route(const EnvelopePtr& envelope) const;
 
+  const std::uint64_t router_id_;
+  std::atomic<std::uint64_t> version_{1};
   mutable std::mutex mu_;
   absl::flat_hash_map<const Receiver*, Attached> attached_;
   NameSet ids_;
