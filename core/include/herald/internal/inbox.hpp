@@ -31,8 +31,11 @@ class Inbox {
   // returns how many.
   std::size_t take_all(std::vector<EnvelopePtr>& out);
 
-  // Waits until something is waiting or `deadline` passes.
+  // Waits until something is waiting or `deadline` passes (spinning up to
+  // kSpinBeforeSleep first).
+  static constexpr std::chrono::microseconds kSpinBeforeSleep{50};
   bool wait_until_ready(std::chrono::steady_clock::time_point deadline);
+
 
   bool empty() const noexcept { return depth_.load(std::memory_order_seq_cst) == 0; }
   std::size_t depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
