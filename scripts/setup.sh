@@ -3,7 +3,8 @@
 # skipping what is already there. Safe to run again.
 set -eu
 packages="cmake ninja-build g++ pkg-config libmsgpack-cxx-dev libabsl-dev libboost-dev \
-libgtest-dev libbenchmark-dev libsigc++-3.0-dev libconcurrentqueue-dev"
+libgtest-dev libbenchmark-dev libsigc++-3.0-dev libconcurrentqueue-dev \
+libzmq3-dev cppzmq-dev libssl-dev nlohmann-json3-dev python3-zmq python3-msgpack"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

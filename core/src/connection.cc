@@ -92,6 +92,8 @@ absl::Status Connection::usable(std::string_view operation) const {
 absl::Status Connection::await_connected(std::string_view operation) {
   if (state() == State::connected) return absl::OkStatus();
   if (t_dispatch_depth > 0) {
+    // A listener may be running on the transport's own thread: waiting here
+    // could wait for ourselves.
     return absl::UnavailableError(internal::cat("herald: ", operation,
                                                " from a listener while not connected"));
   }
@@ -108,21 +110,20 @@ absl::Status Connection::await_connected(std::string_view operation) {
   return usable(operation);
 }
 
+std::vector<std::string> Connection::channels_to_restore() {
+  std::lock_guard lock(mu_);
+  if (!options_.auto_join_channels) {
+    joined_.clear();
+    return {};
+  }
+  return {joined_.begin(), joined_.end()};
+}
+
 void Connection::transport_connected() {
-  std::vector<std::string> rejoin;
   {
     std::lock_guard lock(mu_);
     if (state() == State::closed) return;
-    if (options_.auto_join_channels) {
-      rejoin.assign(joined_.begin(), joined_.end());
-    } else {
-      joined_.clear();
-    }
     flushing_ = true;
-  }
-  for (const std::string& channel : rejoin) {
-    absl::Status status = transport_->join(channel, options_.echo_messages);
-    if (!status.ok()) report_error(status);
   }
   flush_buffered();
   std::function<void()> handler;
@@ -415,7 +416,9 @@ absl::Status Connection::join(std::string_view channel, std::optional<bool> echo
     joined_.emplace(channel);
   }
   // Joined channels are (re)applied on connect; a join that cannot be applied
-  // now stays recorded and takes effect then.
+  // now stays recorded and takes effect then. From a listener that means
+  // "OK, in order", never a wait.
+  if (t_dispatch_depth > 0 && state() != State::connected) return absl::OkStatus();
   if (absl::Status s = await_connected("join"); !s.ok()) return s;
   return transport_->join(channel, echo.value_or(options_.echo_messages));
 }
@@ -507,6 +510,7 @@ Stats Connection::stats() const {
   s.inbox_depth = inbox_.depth();
   s.inbox_high_water = inbox_.high_water();
   s.buffered = buffered_count_.load(std::memory_order_relaxed);
+  if (transport_) transport_->add_stats(s);
   return s;
 }
 

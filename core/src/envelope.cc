@@ -28,6 +28,18 @@ EnvelopePtr Envelope::make(EnvelopeKind kind, std::string_view channel, std::str
   return EnvelopePtr(e);
 }
 
+Message presence_body(std::string_view id, const Message& profile) {
+  MessageWriter writer;
+  msgpack::packer<MessageWriter> packer(writer);
+  packer.pack_map(2);
+  packer.pack(std::string_view("id"));
+  packer.pack(id);
+  packer.pack(std::string_view("data"));
+  auto bytes = profile.bytes();
+  writer.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return adopt_message(writer.release());
+}
+
 void Envelope::destroy(const Envelope* e) noexcept {
   if (e->in_body_block_) {
     // The storage belongs to the body's block: take the body out first, end

@@ -37,19 +37,6 @@ bool same_options(const HubOptions& a, const HubOptions& b) {
          same_verifier(a.verify_session, b.verify_session);
 }
 
-// {"id": <socket id>, "data": <profile>} — the body of presence events.
-Message presence_body(std::string_view id, const Message& profile) {
-  internal::MessageWriter writer;
-  msgpack::packer<internal::MessageWriter> packer(writer);
-  packer.pack_map(2);
-  packer.pack(std::string_view("id"));
-  packer.pack(id);
-  packer.pack(std::string_view("data"));
-  auto bytes = profile.bytes();
-  writer.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  return internal::adopt_message(writer.release());
-}
-
 }  // namespace
 
 Hub::Hub(Passkey, std::string name, HubOptions options)
@@ -120,7 +107,7 @@ absl::Status Hub::attach(std::shared_ptr<internal::Receiver> receiver, std::stri
 void Hub::detach(const internal::Receiver& receiver) {
   std::vector<std::string> left = router_->detach(receiver);
   if (left.empty()) return;
-  Message body = presence_body(receiver.id(), receiver.profile());
+  Message body = internal::presence_body(receiver.id(), receiver.profile());
   for (const std::string& channel : left) {
     auto envelope = internal::Envelope::make(internal::EnvelopeKind::leave, channel,
                                              "channel:leave", receiver.id(), body, false);
@@ -134,7 +121,7 @@ void Hub::send_presence(const internal::Receiver& receiver, std::string_view cha
                                 : event == "channel:leave" ? internal::EnvelopeKind::leave
                                                            : internal::EnvelopeKind::update;
   auto envelope = internal::Envelope::make(kind, channel, event, receiver.id(),
-                                           presence_body(receiver.id(), receiver.profile()), echo);
+                                           internal::presence_body(receiver.id(), receiver.profile()), echo);
   router_->route_to_channel(envelope, channel);
 }
 
@@ -149,7 +136,7 @@ absl::Status Hub::leave(const internal::Receiver& receiver, std::string_view cha
   if (!router_->leave(receiver, channel)) return absl::OkStatus();
   auto envelope = internal::Envelope::make(internal::EnvelopeKind::leave, channel, "channel:leave",
                                            receiver.id(),
-                                           presence_body(receiver.id(), receiver.profile()), echo);
+                                           internal::presence_body(receiver.id(), receiver.profile()), echo);
   for (const auto& entry : *before) {
     if (envelope->reaches(entry.id)) entry.receiver->deliver(envelope);
   }

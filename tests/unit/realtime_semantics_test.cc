@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "herald/herald.hpp"
+#include "herald/zmq/broker.hpp"
 #include "test_support.hpp"
 
 namespace herald {
@@ -21,9 +22,19 @@ using testing::Collector;
 using testing::eventually;
 using testing::unique_name;
 
+// Each test gets a routing domain of its own: a fresh mem:// hub, or a
+// fresh ZeroMQ broker on a free loopback port.
 class Semantics : public ::testing::TestWithParam<std::string> {
  protected:
-  void SetUp() override { url_ = GetParam() + unique_name("semantics"); }
+  void SetUp() override {
+    if (GetParam() == "zmq://") {
+      broker_ = std::make_unique<ZmqBroker>(ZmqBrokerOptions{.endpoint = "tcp://127.0.0.1:0"});
+      ASSERT_TRUE(broker_->start().ok());
+      url_ = broker_->url();
+    } else {
+      url_ = GetParam() + unique_name("semantics");
+    }
+  }
 
   std::unique_ptr<Realtime> connect(Options options = {}) {
     auto rt = std::make_unique<Realtime>(url_, options);
@@ -31,6 +42,7 @@ class Semantics : public ::testing::TestWithParam<std::string> {
     return rt;
   }
 
+  std::unique_ptr<ZmqBroker> broker_;
   std::string url_;
 };
 
@@ -593,7 +605,7 @@ TEST_P(Semantics, PresenceEchoDecidesWhetherTheJoinerHearsItself) {
   EXPECT_EQ(all[1].channel, "loud");
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, Semantics, ::testing::Values("mem://"),
+INSTANTIATE_TEST_SUITE_P(Transports, Semantics, ::testing::Values("mem://", "zmq://"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param.substr(0, info.param.find(':'));
                          });

@@ -52,6 +52,8 @@ struct Stats {
   std::uint64_t dropped_buffer_full = 0;   // sent while disconnected, buffer at its bound
   std::uint64_t dropped_inbox_full = 0;    // arriving here, inbox full (drop_oldest/drop_newest)
   std::uint64_t dropped_closed = 0;        // arriving here after close()
+  std::uint64_t dropped_malformed = 0;     // arriving here malformed from the network (dropped)
+  std::uint64_t lost_in_transit = 0;       // gaps in a sender's sequence (network drops, outages)
 
   std::uint64_t inbox_overfilled = 0;   // admitted past inbox_capacity to avoid a deadlock
   std::uint64_t sender_waits = 0;       // times a sender waited for room in this inbox

@@ -10,8 +10,11 @@ namespace {
 class MemoryTransport final : public internal::Transport {
  public:
   MemoryTransport(std::shared_ptr<Hub> hub, std::weak_ptr<internal::TransportEvents> events,
-                  std::string session)
-      : hub_(std::move(hub)), events_(std::move(events)), session_(std::move(session)) {}
+                  std::string session, bool echo_on_rejoin)
+      : hub_(std::move(hub)),
+        events_(std::move(events)),
+        session_(std::move(session)),
+        echo_on_rejoin_(echo_on_rejoin) {}
 
   ~MemoryTransport() override { close(); }
 
@@ -22,6 +25,9 @@ class MemoryTransport final : public internal::Transport {
     absl::Status status = hub_->attach(events, session_);
     if (status.ok()) {
       attached_.store(true);
+      for (const std::string& channel : events->channels_to_restore()) {
+        (void)hub_->join(*receiver_, channel, echo_on_rejoin_);
+      }
       events->transport_connected();
     } else {
       events->transport_refused(status);
@@ -56,6 +62,7 @@ class MemoryTransport final : public internal::Transport {
   std::weak_ptr<internal::TransportEvents> events_;
   internal::TransportEvents* receiver_ = nullptr;  // the owning connection outlives us
   std::string session_;
+  bool echo_on_rejoin_;
   std::atomic<bool> attached_{false};
 };
 
@@ -65,7 +72,7 @@ absl::StatusOr<std::unique_ptr<internal::Transport>> make_transport(
     const internal::Url& url, const Options& options,
     std::weak_ptr<internal::TransportEvents> events) {
   return std::make_unique<MemoryTransport>(Hub::named(url.host), std::move(events),
-                                           options.session);
+                                           options.session, options.echo_messages);
 }
 
 }  // namespace herald::memory

@@ -116,4 +116,7 @@ inline EnvelopePtr::~EnvelopePtr() {
   }
 }
 
+// The body of presence events: {"id": <socket id>, "data": <profile>}.
+Message presence_body(std::string_view id, const Message& profile);
+
 }  // namespace herald::internal

@@ -2,7 +2,9 @@
 // Transport reports to.
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "herald/internal/envelope.hpp"
@@ -26,6 +28,9 @@ class Receiver {
 // The connection-side events a Transport reports.
 class TransportEvents : public Receiver {
  public:
+  // The channels to join while (re)connecting: the joined ones with
+  // auto_join_channels, else none (and they are forgotten).
+  virtual std::vector<std::string> channels_to_restore() = 0;
   virtual void transport_connected() = 0;
   virtual void transport_disconnected(std::string_view reason) = 0;
   // The far side refused this connection (e.g. session rejected): no retry.

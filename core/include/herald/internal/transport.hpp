@@ -40,6 +40,9 @@ class Transport {
   virtual ~Transport() = default;
   // Starts connecting and reports the outcome through TransportEvents
   // (mem:// before returning; network transports later, from their thread).
+  // Before reporting transport_connected() a transport restores the channels
+  // TransportEvents::channels_to_restore() names, so that a connection never
+  // looks connected while its channels are still being rejoined.
   virtual void open() = 0;
   // Disconnects; no reconnect until open(). Must be idempotent.
   virtual void close() = 0;
@@ -52,6 +55,8 @@ class Transport {
   // Presence.
   virtual absl::Status update_profile(const Message& profile, bool echo) = 0;
   virtual absl::StatusOr<std::vector<Member>> get_members(std::string_view channel) = 0;
+  // Adds the transport's own counters (e.g. malformed input, losses seen).
+  virtual void add_stats(Stats& stats) const { (void)stats; }
 };
 
 // Defined outside core (transports/transport_factory.cc): picks the transport

@@ -1,0 +1,210 @@
+// herald — the command-line tool: run a broker, mint session tokens.
+//
+//   herald broker --zmq tcp://HOST:PORT [--session-secret FILE] ...
+//   herald token --secret FILE --sub ID [--ttl 1h]
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "herald/herald.hpp"
+#include "herald/session_token.hpp"
+#include "herald/zmq/broker.hpp"
+
+namespace {
+
+constexpr const char* kUsage = R"(herald — realtime pub/sub tools
+
+usage: herald <command> [options]
+
+commands:
+  broker   run a ZeroMQ broker that zmq://HOST:PORT connections meet at
+  token    print a session token (HS256 JWT) signed with a secret file
+
+Run "herald <command> --help" for the options of a command.
+)";
+
+constexpr const char* kBrokerUsage = R"(usage: herald broker --zmq tcp://HOST:PORT [options]
+
+Runs a ZeroMQ broker until SIGINT or SIGTERM. It prints the URL clients use,
+"listening zmq://HOST:PORT", as its first line (port 0 picks a free port).
+Ports: PORT is the control socket; publishers connect to PORT+1 and
+subscribers to PORT+2 (see docs/PROTOCOL.md).
+
+options:
+  --zmq tcp://HOST:PORT        where to listen (required; e.g. tcp://127.0.0.1:5555)
+  --session-secret FILE        require session tokens: HS256 JWTs signed with the
+                               secret in FILE (see "herald token"); peers without a
+                               valid token are refused by ZeroMQ's ZAP handshake
+  --max-message-bytes N        largest message body (default 1048576)
+  --session-timeout-ms N       a client silent this long has left (default 5000)
+  --high-water-mark N          per-peer queue bound, each direction (default 100000)
+  --help                       this text
+)";
+
+constexpr const char* kTokenUsage = R"(usage: herald token --secret FILE --sub ID [--ttl DURATION]
+
+Prints a session token: an HS256 JWT with "sub" = ID, signed with the secret
+in FILE. Any JWT library can make the same tokens.
+
+options:
+  --secret FILE     file holding the shared secret (required)
+  --sub ID          the subject (required)
+  --ttl DURATION    validity: 90s, 15m, 1h, 7d, or seconds (default 1h)
+  --help            this text
+)";
+
+// --name value pairs; a flag without value maps to "".
+struct Args {
+  std::map<std::string, std::string> values;
+  std::vector<std::string> positional;
+  std::string error;
+};
+
+Args parse(int argc, char** argv, int first, const std::vector<std::string>& with_value) {
+  Args args;
+  for (int i = first; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) != 0) {
+      args.positional.push_back(a);
+      continue;
+    }
+    std::string name = a.substr(2);
+    std::string value;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    } else if (std::find(with_value.begin(), with_value.end(), name) != with_value.end()) {
+      if (i + 1 >= argc) {
+        args.error = "--" + name + " needs a value";
+        return args;
+      }
+      value = argv[++i];
+    } else if (name != "help") {
+      args.error = "unknown option --" + name;
+      return args;
+    }
+    args.values[name] = value;
+  }
+  return args;
+}
+
+std::optional<long long> number(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  char* end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (*end != '\0' || v < 0) return std::nullopt;
+  return v;
+}
+
+int fail(const std::string& message, const char* usage) {
+  std::cerr << "herald: " << message << "\n\n" << usage;
+  return 2;
+}
+
+int run_broker(int argc, char** argv) {
+  Args args = parse(argc, argv, 2,
+                    {"zmq", "session-secret", "max-message-bytes", "session-timeout-ms",
+                     "high-water-mark"});
+  if (args.values.count("help")) {
+    std::cout << kBrokerUsage;
+    return 0;
+  }
+  if (!args.error.empty()) return fail(args.error, kBrokerUsage);
+  if (!args.positional.empty()) return fail("unexpected argument " + args.positional[0], kBrokerUsage);
+  if (!args.values.count("zmq")) return fail("--zmq tcp://HOST:PORT is required", kBrokerUsage);
+  herald::ZmqBrokerOptions options;
+  options.endpoint = args.values["zmq"];
+  if (args.values.count("session-secret")) {
+    auto secret = herald::read_secret_file(args.values["session-secret"]);
+    if (!secret.ok()) return fail(std::string(secret.status().message()), kBrokerUsage);
+    options.session_secret = *secret;
+  }
+  auto numeric = [&](const char* name, auto& field) -> bool {
+    if (!args.values.count(name)) return true;
+    auto v = number(args.values[name]);
+    if (!v || *v == 0) return false;
+    field = static_cast<std::remove_reference_t<decltype(field)>>(*v);
+    return true;
+  };
+  long long timeout_ms = options.session_timeout.count();
+  if (!numeric("max-message-bytes", options.max_message_bytes) ||
+      !numeric("session-timeout-ms", timeout_ms) ||
+      !numeric("high-water-mark", options.high_water_mark)) {
+    return fail("numeric options take a positive whole number", kBrokerUsage);
+  }
+  options.session_timeout = std::chrono::milliseconds(timeout_ms);
+
+  // Block the stop signals before any thread starts, then wait for one.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  herald::ZmqBroker broker(options);
+  if (absl::Status s = broker.start(); !s.ok()) {
+    std::cerr << "herald broker: " << s.message() << "\n";
+    return 1;
+  }
+  std::cout << "listening " << broker.url() << std::endl;
+  std::cerr << "herald broker: control port " << broker.port() << ", publish port "
+            << broker.port() + 1 << ", subscribe port " << broker.port() + 2
+            << (options.session_secret.empty() ? "" : ", session tokens required") << std::endl;
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  herald::ZmqBrokerStats stats = broker.stats();
+  broker.stop();
+  std::cerr << "herald broker: stopped (" << strsignal(signal) << "); forwarded "
+            << stats.messages_in << " messages in, " << stats.messages_out << " out" << std::endl;
+  return 0;
+}
+
+int run_token(int argc, char** argv) {
+  Args args = parse(argc, argv, 2, {"secret", "sub", "ttl"});
+  if (args.values.count("help")) {
+    std::cout << kTokenUsage;
+    return 0;
+  }
+  if (!args.error.empty()) return fail(args.error, kTokenUsage);
+  if (!args.values.count("secret") || !args.values.count("sub")) {
+    return fail("--secret FILE and --sub ID are required", kTokenUsage);
+  }
+  std::string ttl_text = args.values.count("ttl") ? args.values["ttl"] : "1h";
+  long long multiplier = 1;
+  if (!ttl_text.empty()) {
+    switch (ttl_text.back()) {
+      case 's': multiplier = 1; ttl_text.pop_back(); break;
+      case 'm': multiplier = 60; ttl_text.pop_back(); break;
+      case 'h': multiplier = 3600; ttl_text.pop_back(); break;
+      case 'd': multiplier = 86400; ttl_text.pop_back(); break;
+      default: break;
+    }
+  }
+  auto ttl = number(ttl_text);
+  if (!ttl || *ttl == 0) return fail("--ttl takes e.g. 90s, 15m, 1h, 7d", kTokenUsage);
+  auto secret = herald::read_secret_file(args.values["secret"]);
+  if (!secret.ok()) return fail(std::string(secret.status().message()), kTokenUsage);
+  std::cout << herald::make_session_token(*secret, args.values["sub"],
+                                          std::chrono::seconds(*ttl * multiplier))
+            << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  if (command == "broker") return run_broker(argc, argv);
+  if (command == "token") return run_token(argc, argv);
+  std::cerr << "herald: unknown command \"" << command << "\"\n\n" << kUsage;
+  return 2;
+}

@@ -1,0 +1,48 @@
+// The ZeroMQ wire format (docs/PROTOCOL.md, "zmq://"): topic frames, the
+// envelope header and the control messages.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "herald/internal/envelope.hpp"
+
+namespace herald::zmq_wire {
+
+inline constexpr std::uint8_t kVersion = 1;
+// Terminates a channel in a topic frame. 0xFF never occurs in UTF-8, so the
+// subscription "c" + "chat" + 0xFF never matches the topic of "chatroom".
+inline constexpr char kTopicEnd = '\xff';
+inline constexpr std::string_view kBroadcastTopic = "b\xff";
+// Envelope kind used only on probe topics (subscription handshakes).
+inline constexpr std::uint8_t kProbeKind = 5;
+
+// Port layout: the URL's port P is the broker's control (ROUTER) socket;
+// publishers connect to P+1 (XSUB), subscribers to P+2 (XPUB).
+inline constexpr int kPublishPortOffset = 1;
+inline constexpr int kSubscribePortOffset = 2;
+
+std::string channel_topic(std::string_view channel);
+std::string probe_topic(std::string_view socket_id, std::uint64_t n);
+
+// msgpack [1, kind, channel|nil, event, sender, echo, seq]
+std::string encode_header(const internal::Envelope& envelope, std::uint64_t seq);
+std::string encode_probe_header(std::string_view sender);
+
+struct Decoded {
+  internal::EnvelopePtr envelope;
+  std::uint64_t seq = 0;
+  bool probe = false;
+};
+
+// Validates everything a peer sent (frame contents, names, body limit, topic
+// agreeing with the header); kInvalidArgument saying what was wrong.
+absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view header,
+                               std::string_view body, std::size_t max_body_bytes);
+
+}  // namespace herald::zmq_wire

@@ -1,0 +1,760 @@
+#include "herald/zmq/zmq_transport.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <msgpack.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "herald/hub.hpp"
+#include "herald/internal/text.hpp"
+#include "wire.hpp"
+
+namespace herald::zmq_transport {
+namespace {
+
+using internal::cat;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr auto kProbeInterval = 5ms;
+constexpr auto kPingInterval = 1000ms;
+constexpr auto kSilenceLimit = 3500ms;  // no word from the broker: it is gone
+constexpr std::size_t kMaxTrackedSenders = 65'536;
+constexpr int kHighWaterMark = 100'000;
+constexpr std::int64_t kMaxFrameBytes = 64ll << 20;
+
+zmq::context_t& client_context() {
+  static auto* context = new zmq::context_t(1);  // never destroyed: sockets may outlive main()
+  return *context;
+}
+
+std::atomic<std::uint64_t> g_monitor_counter{0};
+
+struct StringWriter {
+  std::string* out;
+  void write(const char* data, std::size_t n) { out->append(data, n); }
+};
+
+bool reference(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+// A request from an API thread, finished by the I/O thread.
+struct Pending {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  absl::Status status;
+  std::vector<Member> members;
+
+  void finish(absl::Status s, std::vector<Member> m = {}) {
+    {
+      std::lock_guard lock(mu);
+      if (done) return;
+      done = true;
+      status = std::move(s);
+      members = std::move(m);
+    }
+    cv.notify_all();
+  }
+  bool wait(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return done; });
+  }
+};
+
+struct Command {
+  enum class Type { join, leave, profile, members } type;
+  std::string channel;
+  bool echo = false;
+  Message profile;
+  std::shared_ptr<Pending> pending;  // null when nobody waits (called on the I/O thread)
+};
+
+// Everything the I/O thread touches. Shared by the transport and the thread,
+// so that the thread may outlive a transport destroyed from a listener.
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(internal::Url url, Options options, std::weak_ptr<internal::TransportEvents> events)
+      : url_(std::move(url)), options_(std::move(options)), events_(std::move(events)) {
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (auto e = events_.lock()) socket_id_ = std::string(e->id());
+  }
+  ~Core() {
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
+
+  void start() {
+    std::lock_guard lock(thread_mu_);
+    if (thread_.joinable()) {
+      if (!stop_.load()) return;
+      if (thread_.get_id() == std::this_thread::get_id()) return;  // closing from a listener
+      thread_.join();
+    }
+    stop_ = false;
+    thread_ = std::thread([self = shared_from_this()] { self->run(); });
+    io_thread_id_.store(thread_.get_id());
+  }
+
+  void stop(bool detach_if_self) {
+    stop_ = true;
+    wake();
+    std::lock_guard lock(thread_mu_);
+    if (!thread_.joinable()) return;
+    if (thread_.get_id() == std::this_thread::get_id()) {
+      if (detach_if_self) thread_.detach();
+      return;
+    }
+    thread_.join();
+  }
+
+  bool on_io_thread() const { return io_thread_id_.load() == std::this_thread::get_id(); }
+
+  absl::Status submit(Command command, std::chrono::milliseconds timeout,
+                      std::vector<Member>* members_out = nullptr) {
+    const bool inline_call = on_io_thread();
+    std::shared_ptr<Pending> pending;
+    if (!inline_call) {
+      pending = std::make_shared<Pending>();
+      command.pending = pending;
+    }
+    {
+      std::lock_guard lock(commands_mu_);
+      commands_.push_back(std::move(command));
+    }
+    wake();
+    if (inline_call) return absl::OkStatus();  // takes effect in order, never a wait
+    if (!pending->wait(timeout)) {
+      return absl::DeadlineExceededError(
+          cat("herald zmq: the broker at ", url_.text, " did not answer within ", timeout.count(),
+              " ms"));
+    }
+    std::lock_guard lock(pending->mu);
+    if (members_out != nullptr) *members_out = std::move(pending->members);
+    return pending->status;
+  }
+
+  absl::Status publish(const internal::EnvelopePtr& envelope) {
+    std::lock_guard lock(pub_mu_);
+    if (!pub_) return absl::UnavailableError("herald zmq: not connected to the broker");
+    const std::string topic = envelope->is_broadcast()
+                                  ? std::string(zmq_wire::kBroadcastTopic)
+                                  : zmq_wire::channel_topic(envelope->channel_or_empty());
+    const std::uint64_t seq = ++seqs_[topic];
+    const std::string header = zmq_wire::encode_header(*envelope, seq);
+    // The body frame is the Message's own bytes, kept alive by a reference.
+    auto* keep = new Message(envelope->body());
+    auto bytes = keep->bytes();
+    zmq::message_t body(const_cast<std::byte*>(bytes.data()), bytes.size(),
+                        [](void*, void* hint) { delete static_cast<Message*>(hint); }, keep);
+    try {
+      pub_->send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      pub_->send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      pub_->send(body, zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      return absl::UnavailableError(cat("herald zmq: send failed: ", e.what()));
+    }
+    return absl::OkStatus();
+  }
+
+  std::size_t max_message_bytes() const { return max_message_bytes_.load(); }
+
+  void add_stats(Stats& stats) const {
+    stats.dropped_malformed += malformed_.load(std::memory_order_relaxed);
+    stats.lost_in_transit += lost_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  enum class Phase { hello, probing, ready, backoff, refused };
+
+  struct Sync {
+    std::string topic;
+    Clock::time_point last_sent;
+    std::function<void()> then;
+    std::shared_ptr<Pending> pending;  // failed if the connection is lost first
+  };
+  struct Awaiting {
+    std::function<void(const msgpack::object&)> on_reply;
+    std::shared_ptr<Pending> pending;
+  };
+
+  void wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+  }
+
+  // ---------------------------------------------------------------- I/O thread
+
+  void run() {
+    try {
+      connect_attempt();
+      while (!stop_.load()) loop_once();
+    } catch (const std::exception& e) {
+      if (auto events = events_.lock()) {
+        events->transport_error(absl::InternalError(cat("herald zmq: I/O thread failed: ", e.what())));
+      }
+    }
+    if (phase_ == Phase::ready && dealer_) send_control_array("bye");
+    fail_commands(absl::FailedPreconditionError("herald zmq: connection closed"));
+    teardown();
+  }
+
+  void loop_once() {
+    std::vector<zmq::pollitem_t> items;
+    items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
+    if (dealer_) items.push_back({dealer_->handle(), 0, ZMQ_POLLIN, 0});
+    if (sub_) items.push_back({sub_->handle(), 0, ZMQ_POLLIN, 0});
+    if (monitor_) items.push_back({monitor_->handle(), 0, ZMQ_POLLIN, 0});
+    auto timeout = syncs_.empty() ? 50ms : kProbeInterval;
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(timeout));
+    if (stop_.load()) return;
+    std::size_t i = 1;
+    if (items[0].revents & ZMQ_POLLIN) {
+      std::uint64_t count;
+      [[maybe_unused]] auto n = ::read(wake_fd_, &count, sizeof count);
+    }
+    const bool dealer_ready = dealer_ && (items[i++].revents & ZMQ_POLLIN);
+    const bool sub_ready = sub_ && (items[i++].revents & ZMQ_POLLIN);
+    const bool monitor_ready = monitor_ && (items[i++].revents & ZMQ_POLLIN);
+    if (monitor_ready) read_monitor();
+    if (dealer_ready && dealer_) read_control();
+    if (sub_ready && sub_) read_data();
+    if (phase_ == Phase::ready || phase_ == Phase::probing) run_commands();
+    timers();
+  }
+
+  void timers() {
+    const auto now = Clock::now();
+    switch (phase_) {
+      case Phase::hello:
+        if (now - hello_sent_ > options_.timeout) {
+          lose(cat("no answer from the broker at ", url_.text, " within ", options_.timeout.count(),
+                   " ms"));
+        }
+        break;
+      case Phase::probing:
+      case Phase::ready:
+        for (Sync& sync : syncs_) {
+          if (now - sync.last_sent >= kProbeInterval) send_probe(sync);
+        }
+        if (now - last_ping_ >= kPingInterval) {
+          last_ping_ = now;
+          send_control_array("ping");
+        }
+        if (now - last_heard_ > kSilenceLimit) lose("the broker stopped answering pings");
+        break;
+      case Phase::backoff:
+        if (now >= next_attempt_) {
+          ++attempt_;
+          if (auto events = events_.lock()) events->transport_reconnect_attempt(attempt_);
+          if (!stop_.load()) connect_attempt();
+        }
+        break;
+      case Phase::refused:
+        break;
+    }
+  }
+
+  std::unique_ptr<zmq::socket_t> make_socket(zmq::socket_type type) {
+    auto s = std::make_unique<zmq::socket_t>(client_context(), type);
+    s->set(zmq::sockopt::linger, 0);
+    s->set(zmq::sockopt::sndhwm, kHighWaterMark);
+    s->set(zmq::sockopt::rcvhwm, kHighWaterMark);
+    s->set(zmq::sockopt::reconnect_ivl, 100);
+    s->set(zmq::sockopt::maxmsgsize, kMaxFrameBytes);
+    if (!options_.session.empty()) {
+      s->set(zmq::sockopt::plain_username, "herald");
+      s->set(zmq::sockopt::plain_password, options_.session);
+    }
+    return s;
+  }
+
+  void connect_attempt() {
+    teardown();
+    const std::string host = cat("tcp://", url_.host, ":");
+    dealer_ = make_socket(zmq::socket_type::dealer);
+    monitor_endpoint_ = cat("inproc://herald-zmq-monitor-", g_monitor_counter.fetch_add(1));
+    zmq_socket_monitor(dealer_->handle(), monitor_endpoint_.c_str(),
+                       ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL);
+    monitor_ = std::make_unique<zmq::socket_t>(client_context(), zmq::socket_type::pair);
+    monitor_->set(zmq::sockopt::linger, 0);
+    monitor_->connect(monitor_endpoint_);
+    dealer_->connect(cat(host, url_.port));
+    sub_ = make_socket(zmq::socket_type::sub);
+    sub_->connect(cat(host, url_.port + zmq_wire::kSubscribePortOffset));
+    {
+      std::lock_guard lock(pub_mu_);
+      pub_ = make_socket(zmq::socket_type::pub);
+      pub_->connect(cat(host, url_.port + zmq_wire::kPublishPortOffset));
+    }
+    phase_ = Phase::hello;
+    hello_sent_ = Clock::now();
+    std::string hello;
+    StringWriter w{&hello};
+    msgpack::packer<StringWriter> pk(w);
+    pk.pack_array(3);
+    pk.pack(std::string_view("hello"));
+    pk.pack_uint8(zmq_wire::kVersion);
+    pk.pack(socket_id_);
+    dealer_->send(zmq::buffer(hello), zmq::send_flags::dontwait);
+  }
+
+  void teardown() {
+    if (dealer_) zmq_socket_monitor(dealer_->handle(), nullptr, 0);
+    monitor_.reset();
+    dealer_.reset();
+    sub_.reset();
+    std::lock_guard lock(pub_mu_);
+    pub_.reset();
+  }
+
+  // The broker went away (or never answered): report, and try again later.
+  void lose(const std::string& reason) {
+    const bool was_ready = phase_ == Phase::ready || phase_ == Phase::probing;
+    fail_commands(absl::UnavailableError(cat("herald zmq: ", reason)));
+    teardown();
+    phase_ = Phase::backoff;
+    const auto base = options_.reconnection_delay;
+    const int shift = std::min(attempt_, 5);
+    auto delay = std::min<std::chrono::milliseconds>(base * (1 << shift), std::max(base, 5000ms));
+    next_attempt_ = Clock::now() + delay;
+    if (auto events = events_.lock()) {
+      if (was_ready) {
+        events->transport_disconnected(cat("transport close: ", reason));
+      } else if (attempt_ == 0) {
+        events->transport_error(absl::UnavailableError(cat("herald zmq: ", reason)));
+      }
+    }
+  }
+
+  void refuse(absl::Status status) {
+    fail_commands(status);
+    teardown();
+    phase_ = Phase::refused;
+    if (auto events = events_.lock()) events->transport_refused(status);
+  }
+
+  void read_monitor() {
+    for (;;) {
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(*monitor_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+        return;
+      }
+      if (frames.empty() || frames[0].size() < 2) continue;
+      std::uint16_t event;
+      std::memcpy(&event, frames[0].data(), 2);
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        return refuse(absl::UnauthenticatedError(
+            cat("herald zmq: the broker at ", url_.text, " refused the session token")));
+      }
+      if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        return refuse(absl::UnauthenticatedError(cat(
+            "herald zmq: security handshake with ", url_.text, " failed: ",
+            options_.session.empty() ? "the broker requires a session token (Options::session)"
+                                     : "the broker does not use sessions (remove Options::session)")));
+      }
+      if (event == ZMQ_EVENT_DISCONNECTED && phase_ != Phase::backoff) {
+        return lose("the broker closed the connection");
+      }
+    }
+  }
+
+  void send_control(const std::string& payload) {
+    if (dealer_) dealer_->send(zmq::buffer(payload), zmq::send_flags::dontwait);
+  }
+  void send_control_array(std::string_view command) {
+    std::string out;
+    StringWriter w{&out};
+    msgpack::packer<StringWriter> pk(w);
+    pk.pack_array(1);
+    pk.pack(command);
+    send_control(out);
+  }
+
+  void read_control() {
+    for (int i = 0; i < 256 && dealer_; ++i) {
+      zmq::message_t msg;
+      if (!dealer_->recv(msg, zmq::recv_flags::dontwait)) return;
+      last_heard_ = Clock::now();
+      handle_control(msg.to_string_view());
+    }
+  }
+
+  void handle_control(std::string_view payload) {
+    msgpack::object_handle handle;
+    try {
+      handle = msgpack::unpack(payload.data(), payload.size(), reference);
+    } catch (const std::exception&) {
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const msgpack::object& o = handle.get();
+    if (o.type != msgpack::type::ARRAY || o.via.array.size == 0 ||
+        o.via.array.ptr[0].type != msgpack::type::STR) {
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const msgpack::object* f = o.via.array.ptr;
+    const std::uint32_t n = o.via.array.size;
+    const std::string_view what(f[0].via.str.ptr, f[0].via.str.size);
+    if (what == "welcome" && phase_ == Phase::hello) {
+      if (n >= 3 && f[2].type == msgpack::type::POSITIVE_INTEGER) {
+        max_message_bytes_.store(static_cast<std::size_t>(f[2].via.u64));
+      }
+      begin_probing();
+      return;
+    }
+    if (what == "refused") {
+      std::string why = n >= 2 && f[1].type == msgpack::type::STR
+                            ? std::string(f[1].via.str.ptr, f[1].via.str.size)
+                            : std::string("refused");
+      return refuse(absl::UnauthenticatedError(why));
+    }
+    if (what == "pong") return;
+    if (n < 2 || f[1].type != msgpack::type::POSITIVE_INTEGER) {
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    auto it = awaiting_.find(f[1].via.u64);
+    if (it == awaiting_.end()) return;
+    auto callback = std::move(it->second.on_reply);
+    awaiting_.erase(it);
+    callback(o);
+  }
+
+  // Welcome received: make sure our PUB is forwarded and our SUB's
+  // subscriptions (broadcast + restored channels) are in force, then report.
+  void begin_probing() {
+    phase_ = Phase::probing;
+    last_heard_ = Clock::now();
+    last_ping_ = last_heard_;
+    sub_->set(zmq::sockopt::subscribe, zmq_wire::kBroadcastTopic);
+    std::vector<std::string> channels;
+    if (auto events = events_.lock()) channels = events->channels_to_restore();
+    for (const std::string& channel : channels) {
+      sub_->set(zmq::sockopt::subscribe, zmq_wire::channel_topic(channel));
+    }
+    sync(nullptr, [this, channels] {
+      for (const std::string& channel : channels) {
+        control_request("join", channel, options_.echo_messages, nullptr, nullptr);
+      }
+      phase_ = Phase::ready;
+      attempt_ = 0;
+      if (auto events = events_.lock()) events->transport_connected();
+    });
+  }
+
+  // Runs `then` once everything subscribed so far is in force at the broker.
+  void sync(std::shared_ptr<Pending> pending, std::function<void()> then) {
+    Sync s{zmq_wire::probe_topic(socket_id_, ++probe_counter_), Clock::time_point{}, std::move(then),
+           std::move(pending)};
+    sub_->set(zmq::sockopt::subscribe, s.topic);
+    send_probe(s);
+    syncs_.push_back(std::move(s));
+  }
+
+  void send_probe(Sync& sync) {
+    sync.last_sent = Clock::now();
+    std::lock_guard lock(pub_mu_);
+    if (!pub_) return;
+    const std::string header = zmq_wire::encode_probe_header(socket_id_);
+    pub_->send(zmq::buffer(sync.topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    pub_->send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    pub_->send(zmq::buffer(std::string_view("\xc0")), zmq::send_flags::dontwait);
+  }
+
+  void probe_arrived(std::string_view topic) {
+    for (auto it = syncs_.begin(); it != syncs_.end(); ++it) {
+      if (it->topic == topic) {
+        auto then = std::move(it->then);
+        sub_->set(zmq::sockopt::unsubscribe, it->topic);
+        syncs_.erase(it);
+        then();
+        return;
+      }
+    }
+  }
+
+  // Sends [command, req, channel, echo, (profile)] and calls `done` with the reply.
+  void control_request(std::string_view command, std::string_view channel, bool echo,
+                       std::shared_ptr<Pending> pending,
+                       std::function<void(const msgpack::object&)> done) {
+    const std::uint64_t req = next_req_++;
+    std::string out;
+    StringWriter w{&out};
+    msgpack::packer<StringWriter> pk(w);
+    if (command == "join") {
+      pk.pack_array(5);
+    } else if (command == "members") {
+      pk.pack_array(3);
+    } else {
+      pk.pack_array(4);
+    }
+    pk.pack(command);
+    pk.pack_uint64(req);
+    if (command == "profile") {
+      append_profile(out);
+      echo ? pk.pack_true() : pk.pack_false();
+    } else {
+      pk.pack(channel);
+      if (command != "members") echo ? pk.pack_true() : pk.pack_false();
+      if (command == "join") append_profile(out);
+    }
+    if (done) awaiting_[req] = Awaiting{std::move(done), std::move(pending)};
+    send_control(out);
+  }
+
+  void append_profile(std::string& out) {
+    Message profile;
+    if (auto events = events_.lock()) profile = events->profile();
+    auto bytes = profile.bytes();
+    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  }
+
+  static absl::Status reply_status(const msgpack::object& o) {
+    const msgpack::object* f = o.via.array.ptr;
+    const std::string_view what(f[0].via.str.ptr, f[0].via.str.size);
+    if (what == "ok" || what == "members") return absl::OkStatus();
+    if (what == "error" && o.via.array.size >= 3 && f[2].type == msgpack::type::STR) {
+      return absl::InvalidArgumentError(std::string(f[2].via.str.ptr, f[2].via.str.size));
+    }
+    return absl::InternalError(cat("herald zmq: unexpected reply \"", what, "\""));
+  }
+
+  void run_commands() {
+    std::deque<Command> batch;
+    {
+      std::lock_guard lock(commands_mu_);
+      batch.swap(commands_);
+    }
+    for (Command& c : batch) run_command(std::move(c));
+  }
+
+  void run_command(Command c) {
+    auto pending = c.pending;
+    auto finish = [pending](absl::Status s) {
+      if (pending) pending->finish(std::move(s));
+    };
+    switch (c.type) {
+      case Command::Type::join:
+        sub_->set(zmq::sockopt::subscribe, zmq_wire::channel_topic(c.channel));
+        sync(pending, [this, channel = c.channel, echo = c.echo, pending, finish] {
+          control_request("join", channel, echo, pending,
+                          [finish](const msgpack::object& o) { finish(reply_status(o)); });
+        });
+        break;
+      case Command::Type::leave:
+        control_request("leave", c.channel, c.echo, pending,
+                        [this, channel = c.channel, echo = c.echo, finish](const msgpack::object& o) {
+                          if (sub_) sub_->set(zmq::sockopt::unsubscribe, zmq_wire::channel_topic(channel));
+                          if (echo) deliver_own_leave(channel);
+                          finish(reply_status(o));
+                        });
+        break;
+      case Command::Type::profile:
+        control_request("profile", {}, c.echo, pending,
+                        [finish](const msgpack::object& o) { finish(reply_status(o)); });
+        break;
+      case Command::Type::members:
+        control_request("members", c.channel, false, pending, [pending](const msgpack::object& o) {
+          if (!pending) return;
+          absl::Status status = reply_status(o);
+          std::vector<Member> members;
+          if (status.ok() && o.via.array.size >= 3 && o.via.array.ptr[2].type == msgpack::type::ARRAY) {
+            const msgpack::object& list = o.via.array.ptr[2];
+            for (std::uint32_t i = 0; i < list.via.array.size; ++i) {
+              const msgpack::object& m = list.via.array.ptr[i];
+              if (m.type != msgpack::type::ARRAY || m.via.array.size != 2 ||
+                  m.via.array.ptr[0].type != msgpack::type::STR) {
+                continue;
+              }
+              std::string data;
+              StringWriter w{&data};
+              msgpack::pack(w, m.via.array.ptr[1]);
+              auto message = Message::from_msgpack(std::span<const std::byte>(
+                  reinterpret_cast<const std::byte*>(data.data()), data.size()));
+              members.push_back({std::string(m.via.array.ptr[0].via.str.ptr,
+                                             m.via.array.ptr[0].via.str.size),
+                                 message.ok() ? *message : Message()});
+            }
+          }
+          pending->finish(std::move(status), std::move(members));
+        });
+        break;
+    }
+  }
+
+  void deliver_own_leave(const std::string& channel) {
+    auto events = events_.lock();
+    if (!events) return;
+    events->deliver(internal::Envelope::make(internal::EnvelopeKind::leave, channel,
+                                             "channel:leave", socket_id_,
+                                             internal::presence_body(socket_id_, events->profile()),
+                                             true));
+  }
+
+  void fail_commands(const absl::Status& status) {
+    for (auto& [req, awaiting] : awaiting_) {
+      if (awaiting.pending) awaiting.pending->finish(status);
+    }
+    awaiting_.clear();
+    for (Sync& sync : syncs_) {
+      if (sync.pending) sync.pending->finish(status);
+    }
+    syncs_.clear();
+    std::deque<Command> batch;
+    {
+      std::lock_guard lock(commands_mu_);
+      batch.swap(commands_);
+    }
+    for (Command& c : batch) {
+      if (c.pending) c.pending->finish(status);
+    }
+  }
+
+  void read_data() {
+    auto events = events_.lock();  // keeps the connection alive while its listeners run
+    for (int i = 0; i < 4096 && sub_; ++i) {
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(*sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
+      last_heard_ = Clock::now();
+      if (frames.size() != 3) {
+        malformed_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const std::string_view topic = frames[0].to_string_view();
+      absl::StatusOr<zmq_wire::Decoded> decoded =
+          zmq_wire::decode(topic, frames[1].to_string_view(), frames[2].to_string_view(),
+                           max_message_bytes_.load());
+      if (!decoded.ok()) {
+        malformed_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      if (decoded->probe) {
+        probe_arrived(topic);
+        continue;
+      }
+      const internal::Envelope& e = *decoded->envelope;
+      if (decoded->seq != 0) track_sequence(e.sender(), topic, decoded->seq);
+      if (!e.reaches(socket_id_)) continue;  // our own, echo off
+      if (events && phase_ != Phase::refused) events->deliver(decoded->envelope);
+    }
+  }
+
+  void track_sequence(std::string_view sender, std::string_view topic, std::uint64_t seq) {
+    if (last_seq_.size() >= kMaxTrackedSenders) last_seq_.clear();
+    std::string key;
+    key.reserve(sender.size() + 1 + topic.size());
+    key.append(sender).push_back('\xff');
+    key.append(topic);
+    auto [it, inserted] = last_seq_.try_emplace(std::move(key), seq);
+    if (inserted) return;
+    if (seq > it->second + 1) lost_.fetch_add(seq - it->second - 1, std::memory_order_relaxed);
+    it->second = std::max(it->second, seq);
+  }
+
+  const internal::Url url_;
+  const Options options_;
+  const std::weak_ptr<internal::TransportEvents> events_;
+  std::string socket_id_;
+  int wake_fd_ = -1;
+
+  std::mutex thread_mu_;
+  std::thread thread_;
+  std::atomic<std::thread::id> io_thread_id_{};
+  std::atomic<bool> stop_{false};
+
+  std::mutex commands_mu_;
+  std::deque<Command> commands_;
+
+  std::mutex pub_mu_;
+  std::unique_ptr<zmq::socket_t> pub_;
+  std::unordered_map<std::string, std::uint64_t> seqs_;  // per topic, under pub_mu_
+
+  std::atomic<std::size_t> max_message_bytes_{1 << 20};
+  std::atomic<std::uint64_t> malformed_{0};
+  std::atomic<std::uint64_t> lost_{0};
+
+  // I/O thread only.
+  Phase phase_ = Phase::hello;
+  std::unique_ptr<zmq::socket_t> dealer_;
+  std::unique_ptr<zmq::socket_t> sub_;
+  std::unique_ptr<zmq::socket_t> monitor_;
+  std::string monitor_endpoint_;
+  std::uint64_t next_req_ = 1;
+  std::uint64_t probe_counter_ = 0;
+  std::vector<Sync> syncs_;
+  std::unordered_map<std::uint64_t, Awaiting> awaiting_;
+  Clock::time_point hello_sent_, last_heard_, last_ping_, next_attempt_;
+  int attempt_ = 0;
+  std::unordered_map<std::string, std::uint64_t> last_seq_;
+};
+
+class ZmqTransport final : public internal::Transport {
+ public:
+  ZmqTransport(const internal::Url& url, const Options& options,
+               std::weak_ptr<internal::TransportEvents> events)
+      : core_(std::make_shared<Core>(url, options, std::move(events))), timeout_(options.timeout) {}
+  ~ZmqTransport() override { core_->stop(/*detach_if_self=*/true); }
+
+  void open() override { core_->start(); }
+  void close() override { core_->stop(/*detach_if_self=*/false); }
+
+  absl::Status join(std::string_view channel, bool echo) override {
+    return core_->submit({Command::Type::join, std::string(channel), echo, {}, {}}, timeout_);
+  }
+  absl::Status leave(std::string_view channel, bool echo) override {
+    return core_->submit({Command::Type::leave, std::string(channel), echo, {}, {}}, timeout_);
+  }
+  absl::Status publish(const internal::EnvelopePtr& envelope) override {
+    return core_->publish(envelope);
+  }
+  std::size_t max_message_bytes() const override { return core_->max_message_bytes(); }
+  absl::Status update_profile(const Message& profile, bool echo) override {
+    return core_->submit({Command::Type::profile, {}, echo, profile, {}}, timeout_);
+  }
+  absl::StatusOr<std::vector<Member>> get_members(std::string_view channel) override {
+    if (core_->on_io_thread()) {
+      return absl::FailedPreconditionError(
+          "herald zmq: get_members cannot wait for the broker from a listener running on the "
+          "connection's I/O thread; use Dispatch::queued or call it from another thread");
+    }
+    std::vector<Member> members;
+    absl::Status status = core_->submit({Command::Type::members, std::string(channel), false, {}, {}},
+                                        timeout_, &members);
+    if (!status.ok()) return status;
+    return members;
+  }
+  void add_stats(Stats& stats) const override { core_->add_stats(stats); }
+
+ private:
+  std::shared_ptr<Core> core_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<internal::Transport>> make_transport(
+    const internal::Url& url, const Options& options,
+    std::weak_ptr<internal::TransportEvents> events) {
+  if (url.port < 0 || url.port > 65533) {
+    return absl::InvalidArgumentError(cat("herald: zmq URL \"", url.text,
+                                          "\" needs the broker's control port (zmq://HOST:PORT)"));
+  }
+  if (!url.path.empty() && url.path != "/") {
+    return absl::InvalidArgumentError(cat("herald: zmq URL \"", url.text, "\" takes no path"));
+  }
+  return std::make_unique<ZmqTransport>(url, options, std::move(events));
+}
+
+}  // namespace herald::zmq_transport
