@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -27,62 +28,68 @@ struct Received {
   std::thread::id thread;
 };
 
-// Collects payloads; safe to share between threads.
+// Collects payloads; safe to share between threads. Its listeners keep the
+// record alive, so a delivery that arrives after the Collector is gone (a
+// presence event still on its way when a test ends) is harmless.
 class Collector {
  public:
   Listener listener() {
-    return [this](const Payload& p) { add(p); };
+    return [state = state_](const Payload& p) { state->add(p); };
   }
-  void add(const Payload& p) {
-    {
-      std::lock_guard lock(mu_);
-      received_.push_back({p.channel() ? std::optional<std::string>(std::string(*p.channel()))
-                                       : std::nullopt,
-                           std::string(p.event()), std::string(p.sender()), p.message(),
-                           std::this_thread::get_id()});
-    }
-    cv_.notify_all();
-  }
+  void add(const Payload& p) { state_->add(p); }
   // True once at least `n` payloads arrived (waits up to kPatience).
   bool wait_for(std::size_t n) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kPatience, [&] { return received_.size() >= n; });
+    std::unique_lock lock(state_->mu);
+    return state_->cv.wait_for(lock, kPatience, [&] { return state_->received.size() >= n; });
   }
   // True once a payload with this event arrived.
   bool wait_for_event(const std::string& event) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kPatience, [&] {
-      for (const auto& r : received_) {
+    std::unique_lock lock(state_->mu);
+    return state_->cv.wait_for(lock, kPatience, [&] {
+      for (const auto& r : state_->received) {
         if (r.event == event) return true;
       }
       return false;
     });
   }
   std::vector<Received> all() const {
-    std::lock_guard lock(mu_);
-    return received_;
+    std::lock_guard lock(state_->mu);
+    return state_->received;
   }
   std::size_t size() const {
-    std::lock_guard lock(mu_);
-    return received_.size();
+    std::lock_guard lock(state_->mu);
+    return state_->received.size();
   }
   std::vector<std::string> events() const {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(state_->mu);
     std::vector<std::string> out;
-    for (const auto& r : received_) out.push_back(r.event);
+    for (const auto& r : state_->received) out.push_back(r.event);
     return out;
   }
   std::size_t count(const std::string& event) const {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(state_->mu);
     std::size_t n = 0;
-    for (const auto& r : received_) n += r.event == event;
+    for (const auto& r : state_->received) n += r.event == event;
     return n;
   }
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Received> received_;
+  struct State {
+    void add(const Payload& p) {
+      {
+        std::lock_guard lock(mu);
+        received.push_back({p.channel() ? std::optional<std::string>(std::string(*p.channel()))
+                                        : std::nullopt,
+                            std::string(p.event()), std::string(p.sender()), p.message(),
+                            std::this_thread::get_id()});
+      }
+      cv.notify_all();
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<Received> received;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 // Polls `condition` until true or kPatience passes.
