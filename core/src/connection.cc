@@ -12,6 +12,8 @@ namespace {
 // >0 while this thread runs listeners (of any connection). Such a thread never
 // waits for room in an inbox: whatever it would wait for may be waiting for it.
 thread_local int t_dispatch_depth = 0;
+// Set once this thread has polled a queued connection (see wait_policy()).
+thread_local bool t_polls_queued = false;
 
 std::uint64_t mix(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -56,6 +58,10 @@ std::shared_ptr<Connection> Connection::create(std::string_view url_text, Option
   absl::StatusOr<Url> url = parse_url(url_text);
   if (!url.ok()) throw std::invalid_argument(std::string(url.status().message()));
   auto connection = std::make_shared<Connection>(make_socket_id(), std::move(options));
+  // The constructing thread counts as the owner until someone polls, so a
+  // queued connection sending to itself before its first poll() never waits
+  // on its own inbox.
+  connection->poller_.store(std::this_thread::get_id(), std::memory_order_relaxed);
   absl::StatusOr<std::unique_ptr<Transport>> transport =
       make_transport(*url, connection->options_, connection);
   if (!transport.ok()) throw std::invalid_argument(std::string(transport.status().message()));
@@ -126,6 +132,10 @@ void Connection::transport_connected() {
     flushing_ = true;
   }
   flush_buffered();
+  // Joins and leaves recorded while connecting (e.g. from listeners of the
+  // rejoin's presence events) go out now; if someone holds the membership
+  // role, it applies them as it lets go.
+  if (own_membership(/*block=*/false)) release_membership();
   std::function<void()> handler;
   {
     std::lock_guard lock(mu_);
@@ -254,7 +264,13 @@ void Connection::shutdown() {
   const auto self = std::this_thread::get_id();
   std::thread::id current;
   while ((current = dispatcher_.load(std::memory_order_seq_cst)) != std::thread::id{}) {
-    if (current == self) return;  // destroyed from its own listener: the dispatch finishes it
+    if (current == self) {
+      // Destroyed from its own listener: the dispatch under way finishes, but
+      // none of this connection's listeners runs any more.
+      registry_.remove_all_events();
+      registry_.remove_all_any();
+      return;
+    }
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
   registry_.clear();
@@ -321,10 +337,15 @@ bool Connection::try_become_dispatcher() noexcept {
                                              std::memory_order_seq_cst);
 }
 
-bool Connection::may_wait_for_room() const noexcept {
+Inbox::Wait Connection::wait_policy() const noexcept {
   const auto self = std::this_thread::get_id();
-  return t_dispatch_depth == 0 && poller_.load(std::memory_order_relaxed) != self &&
-         dispatcher_.load(std::memory_order_relaxed) != self;
+  if (t_dispatch_depth > 0 || poller_.load(std::memory_order_relaxed) == self ||
+      dispatcher_.load(std::memory_order_relaxed) == self) {
+    return Inbox::Wait::never;
+  }
+  // A thread that polls some queued connection may be what another inbox's
+  // consumer waits for: it waits a little, then overfills, never forever.
+  return t_polls_queued ? Inbox::Wait::bounded : Inbox::Wait::unbounded;
 }
 
 void Connection::deliver(const EnvelopePtr& envelope) {
@@ -338,7 +359,7 @@ void Connection::deliver(const EnvelopePtr& envelope) {
     drain_and_release();
     return;
   }
-  switch (inbox_.push(envelope, may_wait_for_room())) {
+  switch (inbox_.push(envelope, wait_policy())) {
     case Inbox::Admitted::queued:
       break;
     case Inbox::Admitted::overfilled:
@@ -390,7 +411,10 @@ void Connection::drain_and_release() {
 }
 
 std::size_t Connection::poll() {
+  // A listener may destroy this connection's Realtime: stay alive until done.
+  std::shared_ptr<Connection> keep = shared_from_this();
   poller_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  t_polls_queued = t_polls_queued || options_.dispatch == Dispatch::queued;
   if (!try_become_dispatcher()) return 0;
   std::size_t n = run_batch();
   dispatcher_.store(std::thread::id{}, std::memory_order_seq_cst);
@@ -401,39 +425,112 @@ std::size_t Connection::poll() {
 }
 
 std::size_t Connection::poll_for(std::chrono::milliseconds max_wait) {
+  std::shared_ptr<Connection> keep = shared_from_this();
   poller_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+  t_polls_queued = t_polls_queued || options_.dispatch == Dispatch::queued;
   if (inbox_.empty()) inbox_.wait_until_ready(std::chrono::steady_clock::now() + max_wait);
   return poll();
 }
 
 // ---------------------------------------------------------------- channels, presence
 
+// Membership changes (the joined_ set and the transport's join / leave) are
+// applied by one thread at a time, in order, so that the set and the far side
+// never disagree. A thread that cannot take that role without risking a wait
+// on itself — a listener, or a nested call — records the change as pending;
+// whoever holds the role applies it before letting go (or, while
+// disconnected, transport_connected() does).
+bool Connection::own_membership(bool block) {
+  const auto self = std::this_thread::get_id();
+  if (membership_owner_.load(std::memory_order_acquire) == self) return false;  // nested
+  if (block) {
+    membership_mu_.lock();
+  } else if (!membership_mu_.try_lock()) {
+    return false;
+  }
+  membership_owner_.store(self, std::memory_order_release);
+  return true;
+}
+
+void Connection::release_membership() {
+  for (;;) {
+    if (state() == State::connected) {
+      for (;;) {
+        MembershipOp op;
+        {
+          std::lock_guard lock(mu_);
+          if (pending_ops_.empty()) break;
+          op = std::move(pending_ops_.front());
+          pending_ops_.pop_front();
+        }
+        absl::Status status = op.join ? transport_->join(op.channel, op.echo)
+                                      : transport_->leave(op.channel, op.echo);
+        if (!status.ok()) report_error(status);
+      }
+    }
+    membership_owner_.store(std::thread::id{}, std::memory_order_release);
+    membership_mu_.unlock();
+    bool more;
+    {
+      std::lock_guard lock(mu_);
+      more = !pending_ops_.empty();
+    }
+    if (!more || state() != State::connected || !own_membership(/*block=*/false)) return;
+  }
+}
+
 absl::Status Connection::join(std::string_view channel, std::optional<bool> echo) {
   if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
   if (absl::Status s = usable("join"); !s.ok()) return rejected(s);
+  const bool e = echo.value_or(options_.echo_messages);
+  const bool in_listener = t_dispatch_depth > 0;
+  // From a listener, never wait: "OK, in order", applied by whoever can.
+  if (!own_membership(/*block=*/!in_listener)) {
+    std::lock_guard lock(mu_);
+    joined_.emplace(channel);
+    pending_ops_.push_back({std::string(channel), true, e});
+    return absl::OkStatus();
+  }
   {
     std::lock_guard lock(mu_);
     joined_.emplace(channel);
   }
-  // Joined channels are (re)applied on connect; a join that cannot be applied
-  // now stays recorded and takes effect then. From a listener that means
-  // "OK, in order", never a wait.
-  if (t_dispatch_depth > 0 && state() != State::connected) return absl::OkStatus();
-  if (absl::Status s = await_connected("join"); !s.ok()) return s;
-  return transport_->join(channel, echo.value_or(options_.echo_messages));
+  absl::Status status;
+  if (state() != State::connected && in_listener) {
+    std::lock_guard lock(mu_);
+    pending_ops_.push_back({std::string(channel), true, e});  // applied once connected
+  } else {
+    // Waits (up to Options::timeout) for the connection; the channel stays
+    // recorded and is joined on connect even if this times out.
+    status = await_connected("join");
+    if (status.ok()) status = transport_->join(channel, e);
+  }
+  release_membership();
+  return status;
 }
 
 absl::Status Connection::leave(std::string_view channel, std::optional<bool> echo) {
   if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
   if (absl::Status s = usable("leave"); !s.ok()) return rejected(s);
+  const bool e = echo.value_or(options_.echo_messages);
+  const bool owner = own_membership(/*block=*/t_dispatch_depth == 0);
+  bool apply_now = false;
   {
     std::lock_guard lock(mu_);
     auto it = joined_.find(channel);
-    if (it == joined_.end()) return absl::OkStatus();
-    joined_.erase(it);
+    if (it != joined_.end()) {
+      joined_.erase(it);
+      // Not connected (or not ours to apply now): the far side may still hold
+      // the membership (a broker keeps a reconnecting client's channels), so
+      // the leave is applied once connected.
+      apply_now = owner && state() == State::connected;
+      if (!apply_now) pending_ops_.push_back({std::string(channel), false, e});
+    }
   }
-  if (state() != State::connected) return absl::OkStatus();  // nothing to leave remotely yet
-  return transport_->leave(channel, echo.value_or(options_.echo_messages));
+  absl::Status status;
+  if (apply_now) status = transport_->leave(channel, e);
+  if (owner) release_membership();
+  return status;
 }
 
 std::vector<std::string> Connection::channels() const {

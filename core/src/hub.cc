@@ -131,9 +131,9 @@ absl::Status Hub::join(const internal::Receiver& receiver, std::string_view chan
 }
 
 absl::Status Hub::leave(const internal::Receiver& receiver, std::string_view channel, bool echo) {
-  // Taken before leaving, so that the leaver itself hears it when echo is on.
-  internal::Router::Snapshot before = router_->members(channel);
-  if (!router_->leave(receiver, channel)) return absl::OkStatus();
+  // The members before it left, so that the leaver itself hears it when echo is on.
+  internal::Router::Snapshot before = router_->leave(receiver, channel);
+  if (!before) return absl::OkStatus();
   auto envelope = internal::Envelope::make(internal::EnvelopeKind::leave, channel, "channel:leave",
                                            receiver.id(),
                                            internal::presence_body(receiver.id(), receiver.profile()), echo);

@@ -15,7 +15,7 @@ void Inbox::publish_depth_locked() noexcept {
   }
 }
 
-Inbox::Admitted Inbox::push(const EnvelopePtr& envelope, bool may_wait) {
+Inbox::Admitted Inbox::push(const EnvelopePtr& envelope, Wait wait) {
   std::unique_lock lock(mu_);
   if (closed_) return Admitted::closed;
   Admitted result = Admitted::queued;
@@ -25,27 +25,38 @@ Inbox::Admitted Inbox::push(const EnvelopePtr& envelope, bool may_wait) {
         return Admitted::dropped_newest;
       case Overflow::drop_oldest:
         items_[head_++].reset();
+        if (head_ >= capacity_) {  // compact now and then: the vector never grows past 2x
+          items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+          head_ = 0;
+        }
         result = Admitted::dropped_oldest;
         break;
-      case Overflow::block:
-        if (!may_wait) {
+      case Overflow::block: {
+        if (wait == Wait::never) {
           result = Admitted::overfilled;
           break;
         }
         sender_waits_.fetch_add(1, std::memory_order_relaxed);
         ++producers_waiting_;
-        producer_cv_.wait(lock, [&] { return closed_ || size_locked() < capacity_; });
+        auto room = [&] { return closed_ || size_locked() < capacity_; };
+        bool got_room = true;
+        if (wait == Wait::unbounded) {
+          producer_cv_.wait(lock, room);
+        } else {
+          got_room = producer_cv_.wait_for(lock, kBoundedWait, room);
+        }
         --producers_waiting_;
         if (closed_) return Admitted::closed;
+        if (!got_room) result = Admitted::overfilled;
         break;
+      }
     }
   }
   items_.push_back(envelope);
   publish_depth_locked();
-  if (consumer_waiting_) {
-    consumer_waiting_ = false;
+  if (consumers_waiting_ > 0) {
     lock.unlock();
-    consumer_cv_.notify_one();
+    consumer_cv_.notify_all();
   }
   return result;
 }
@@ -90,13 +101,9 @@ bool Inbox::wait_until_ready(std::chrono::steady_clock::time_point deadline) {
     if (i % 64 == 0 && std::chrono::steady_clock::now() >= spin_until) break;
   }
   std::unique_lock lock(mu_);
-  while (size_locked() == 0 && !closed_) {
-    consumer_waiting_ = true;
-    if (consumer_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
-      consumer_waiting_ = false;
-      break;
-    }
-  }
+  ++consumers_waiting_;
+  consumer_cv_.wait_until(lock, deadline, [&] { return size_locked() > 0 || closed_; });
+  --consumers_waiting_;
   return size_locked() > 0;
 }
 

@@ -92,20 +92,22 @@ bool Router::join(const Receiver& receiver, std::string_view channel) {
   return true;
 }
 
-bool Router::leave(const Receiver& receiver, std::string_view channel) {
+Router::Snapshot Router::leave(const Receiver& receiver, std::string_view channel) {
   std::lock_guard lock(mu_);
   auto it = attached_.find(&receiver);
-  if (it == attached_.end()) return false;
+  if (it == attached_.end()) return nullptr;
   auto member = it->second.channels.find(channel);
-  if (member == it->second.channels.end()) return false;
+  if (member == it->second.channels.end()) return nullptr;
   it->second.channels.erase(member);
+  Snapshot before;
   auto ch = channels_.find(channel);
   if (ch != channels_.end()) {
+    before = ch->second;
     ch->second = without(ch->second, &receiver);
     if (ch->second->empty()) channels_.erase(ch);
   }
   changed_locked();
-  return true;
+  return before;
 }
 
 void Router::deliver_all(const Members& members, const EnvelopePtr& envelope) {

@@ -185,5 +185,30 @@ TEST(Concurrency, JoinLeaveAndConnectionsComingAndGoingWhileSending) {
   EXPECT_EQ(steady_count.load(), kCount + (kCount + 6) / 7);
 }
 
+TEST(Concurrency, JoinAndLeaveRacingOnTwoThreadsLeaveOneTruth) {
+  const std::string name = unique_name("conc-join-leave");
+  const std::string url = "mem://" + name;
+  Realtime tx(url);
+  for (int round = 0; round < 300; ++round) {
+    Realtime rt(url);
+    std::atomic<int> got{0};
+    rt.on("e", [&](const Payload&) { got.fetch_add(1); });
+    std::thread joiner([&] {
+      for (int i = 0; i < 20; ++i) ASSERT_TRUE(rt.join("x").ok());
+    });
+    std::thread leaver([&] {
+      for (int i = 0; i < 20; ++i) ASSERT_TRUE(rt.leave("x").ok());
+    });
+    joiner.join();
+    leaver.join();
+    // Whatever the interleaving, what the connection says is what the hub does.
+    const bool member = rt.channels() == std::vector<std::string>{"x"};
+    ASSERT_TRUE(tx.send("x", "e", round).ok());
+    ASSERT_EQ(got.load(), member ? 1 : 0) << "round " << round;
+    ASSERT_TRUE(rt.leave("x").ok());
+    ASSERT_TRUE(Hub::named(name)->channels().empty()) << "round " << round;
+  }
+}
+
 }  // namespace
 }  // namespace herald

@@ -386,9 +386,105 @@ TEST(MemoryTransport, StatsCountWhatHappened) {
   EXPECT_EQ(r.delivered, 5u);
   EXPECT_EQ(r.listener_calls, 10u);
   EXPECT_EQ(r.dropped_closed, 0u);
+}
+
+TEST(MemoryTransport, CloseDropsWhatWaitsInTheInboxAndCountsIt) {
+  std::string url = fresh_url();
+  Options queued;
+  queued.dispatch = Dispatch::queued;
+  Realtime rx(url, queued);
+  Realtime tx(url);
+  rx.on("e", [](const Payload&) {});
+  ASSERT_TRUE(rx.join("room", /*echo=*/false).ok());
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(tx.send("room", "e", i).ok());
+  EXPECT_EQ(rx.stats().inbox_depth, 7u);
   rx.close();
-  ASSERT_TRUE(tx.broadcast("e", 0).ok());
-  EXPECT_EQ(rx.stats().delivered, 5u);
+  Stats s = rx.stats();
+  EXPECT_EQ(s.dropped_closed, 7u);
+  EXPECT_EQ(s.inbox_depth, 0u);
+  EXPECT_EQ(s.delivered, 0u);
+  EXPECT_EQ(rx.poll(), 0u);
+}
+
+// ---------------------------------------------------------------- regressions
+
+TEST(MemoryTransport, QueuedRealtimeDestroyedInItsOwnListenerStopsCleanly) {
+  std::string url = fresh_url();
+  Options queued;
+  queued.dispatch = Dispatch::queued;
+  auto rx = std::make_unique<Realtime>(url, queued);
+  Realtime tx(url);
+  int after = 0;
+  rx->on("bye", [&](const Payload&) { rx.reset(); });
+  rx->on("bye", [&](const Payload&) { ++after; });  // must not run: its Realtime is gone
+  ASSERT_TRUE(rx->join("room", /*echo=*/false).ok());
+  ASSERT_TRUE(tx.send("room", "bye", 1).ok());
+  ASSERT_TRUE(tx.send("room", "bye", 2).ok());
+  Realtime* raw = rx.get();
+  EXPECT_EQ(raw->poll(), 2u);  // the batch was taken; the second runs no listener
+  EXPECT_EQ(rx, nullptr);
+  EXPECT_EQ(after, 0);
+}
+
+TEST(MemoryTransport, QueuedConnectionSendingToItselfBeforeItsFirstPollDoesNotWait) {
+  std::string url = fresh_url();
+  Options o;
+  o.dispatch = Dispatch::queued;
+  o.inbox_capacity = 2;
+  Realtime rt(url, o);  // constructed on this thread: this thread owns it
+  ASSERT_TRUE(rt.join("room", /*echo=*/false).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(rt.send("room", "e", i).ok());
+  EXPECT_EQ(rt.stats().inbox_overfilled, 1u);
+  EXPECT_EQ(rt.poll(), 3u);
+}
+
+TEST(MemoryTransport, TwoPollersSendingToEachOtherOutsideListenersDoNotDeadlock) {
+  std::string url = fresh_url();
+  Options o;
+  o.dispatch = Dispatch::queued;
+  o.inbox_capacity = 2;
+  constexpr int kCount = 200;
+  std::atomic<int> got_a{0}, got_b{0};
+  auto worker = [&](const char* mine, const char* theirs, std::atomic<int>& got) {
+    Realtime self(url, o);
+    self.on("e", [&](const Payload&) { got.fetch_add(1); });
+    ASSERT_TRUE(self.join(mine, /*echo=*/false).ok());
+    self.poll();
+    std::this_thread::sleep_for(20ms);  // let both join before sending
+    for (int i = 0; i < kCount; ++i) ASSERT_TRUE(self.send(theirs, "e", i).ok());
+    while (got.load() < kCount) self.poll_for(5ms);
+  };
+  std::thread a([&] { worker("a", "b", got_a); });
+  std::thread b([&] { worker("b", "a", got_b); });
+  a.join();
+  b.join();
+  EXPECT_EQ(got_a.load(), kCount);
+  EXPECT_EQ(got_b.load(), kCount);
+}
+
+TEST(MemoryTransport, JoinAndLeaveFromListenersDuringReopenTakeEffect) {
+  std::string url = fresh_url();
+  Realtime rt(url);
+  Realtime tx(url);
+  std::atomic<bool> reopening{false};
+  rt.on_join([&](const Payload& p) {
+    if (reopening && p.sender() == rt.get_socket_id() && p.channel() == "a") {
+      ASSERT_TRUE(rt.join("b").ok());
+      ASSERT_TRUE(rt.leave("a").ok());
+    }
+  });
+  Collector c;
+  rt.on("e", c.listener());
+  ASSERT_TRUE(rt.join("a").ok());
+  rt.close();
+  reopening = true;
+  ASSERT_TRUE(rt.open().ok());
+  EXPECT_EQ(rt.channels(), std::vector<std::string>{"b"});
+  EXPECT_EQ(Hub::named(url.substr(6))->channels(), std::vector<std::string>{"b"});
+  ASSERT_TRUE(tx.send("a", "e", 1).ok());
+  ASSERT_TRUE(tx.send("b", "e", 2).ok());
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c.all()[0].message.as<int>(), 2);
 }
 
 }  // namespace

@@ -92,7 +92,9 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   // back if something arrived meanwhile.
   void drain_and_release();
   std::size_t run_batch();
-  bool may_wait_for_room() const noexcept;
+  Inbox::Wait wait_policy() const noexcept;
+  bool own_membership(bool block);
+  void release_membership();
   // `remember`: keep it for an on_error handler registered later if nobody
   // hears it now (connection refusals).
   void report_error(const absl::Status& status, bool remember = false);
@@ -116,9 +118,18 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   std::atomic<std::thread::id> poller_{};
   std::vector<EnvelopePtr> batch_;  // dispatcher only
 
+  std::mutex membership_mu_;  // the membership role (see join / leave)
+  std::atomic<std::thread::id> membership_owner_{};
+
   mutable std::mutex mu_;  // guards what follows
   std::condition_variable state_cv_;
   std::set<std::string, std::less<>> joined_;
+  struct MembershipOp {
+    std::string channel;
+    bool join = false;
+    bool echo = false;
+  };
+  std::deque<MembershipOp> pending_ops_;
   std::deque<EnvelopePtr> buffered_;
   bool flushing_ = false;
   Message profile_;

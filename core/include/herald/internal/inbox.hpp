@@ -24,8 +24,11 @@ class Inbox {
   Inbox(std::size_t capacity, Overflow overflow);
 
   enum class Admitted { queued, overfilled, dropped_newest, dropped_oldest, closed };
-  // `may_wait`: whether this producer may block for room (Overflow::block).
-  Admitted push(const EnvelopePtr& envelope, bool may_wait);
+  // How long a producer may wait for room under Overflow::block; past it the
+  // envelope is admitted over the bound (Admitted::overfilled).
+  enum class Wait { never, bounded, unbounded };
+  static constexpr std::chrono::milliseconds kBoundedWait{50};
+  Admitted push(const EnvelopePtr& envelope, Wait wait);
 
   // Moves every waiting envelope into `out` (which must be empty) and
   // returns how many.
@@ -60,7 +63,7 @@ class Inbox {
   std::condition_variable producer_cv_;
   std::vector<EnvelopePtr> items_;
   std::size_t head_ = 0;  // items_[0, head_) were dropped (drop_oldest)
-  bool consumer_waiting_ = false;
+  std::size_t consumers_waiting_ = 0;
   std::size_t producers_waiting_ = 0;
   bool closed_ = false;
   std::atomic<std::size_t> depth_{0};

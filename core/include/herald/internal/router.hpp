@@ -53,8 +53,9 @@ class Router {
   std::vector<std::string> detach(const Receiver& receiver);
   // True when it was not a member before (join is idempotent).
   bool join(const Receiver& receiver, std::string_view channel);
-  // True when it was a member.
-  bool leave(const Receiver& receiver, std::string_view channel);
+  // The members just before it left (it included), or null when it was not
+  // a member.
+  Snapshot leave(const Receiver& receiver, std::string_view channel);
 
   // Delivers to the members of the envelope's channel, or to every attached
   // receiver for a broadcast, applying the echo rule.
