@@ -1,14 +1,18 @@
 #!/usr/bin/python3
-"""Run herald_bench and print herald against its peers, group by group.
+"""Run the herald benchmarks and print herald against its peers, group by group.
 
-    /usr/bin/python3 bench/compare.py --repetitions 5
+    /usr/bin/python3 bench/compare.py --repetitions 5                # herald_bench
+    /usr/bin/python3 bench/compare.py --suite zmq --repetitions 3    # herald_zmq_bench
+    /usr/bin/python3 bench/compare.py --suite all --repetitions 3    # both, one table
 
-Runs the binary with --benchmark_format=json --benchmark_repetitions=N, takes
-the median of the N repetitions of every benchmark, and prints:
+Suites: "dispatch" runs herald_bench (Immediate, FanOut, Queued), "zmq" runs
+herald_zmq_bench (Zmq), "all" runs both one after the other. Each binary runs
+with --benchmark_format=json --benchmark_repetitions=N; the median of the N
+repetitions of every benchmark is printed:
 
   Immediate, FanOut  median time per message (one send / one emit), and
                      ratio = peer_ns / herald_ns   (> 1: herald is faster)
-  Queued             median messages per second, and
+  Queued, Zmq        median messages per second, and
                      ratio = herald_items_s / peer_items_s   (> 1: herald is faster)
 
 Only the Python standard library is used.
@@ -23,21 +27,32 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_BINARY = os.path.join(HERE, "..", "build", "release", "bench", "herald_bench")
+DEFAULT_BINARIES = {
+    "dispatch": os.path.join(HERE, "..", "build", "release", "bench", "herald_bench"),
+    "zmq": os.path.join(HERE, "..", "build", "release", "bench", "herald_zmq_bench"),
+}
+SUITES = {"dispatch": ["dispatch"], "zmq": ["zmq"], "all": ["dispatch", "zmq"]}
 
 # BM_<Group>_<Impl>/<arg>[/real_time]
 NAME = re.compile(r"^BM_(?P<group>[A-Za-z0-9]+)_(?P<impl>[A-Za-z0-9]+)/(?P<arg>\d+)")
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-THROUGHPUT_GROUPS = {"Queued"}  # compared by items/s; the others by time per message
-ARG_LABEL = {"Immediate": "listeners", "FanOut": "receivers", "Queued": "producers"}
+THROUGHPUT_GROUPS = {"Queued", "Zmq"}  # compared by items/s; the others by time per message
+ARG_LABEL = {"Immediate": "listeners", "FanOut": "receivers", "Queued": "producers",
+             "Zmq": "bytes"}
+GROUP_ORDER = {"Immediate": 0, "FanOut": 1, "Queued": 2, "Zmq": 3}
 
 
 def run(binary, repetitions, extra):
     cmd = [binary, "--benchmark_format=json", f"--benchmark_repetitions={repetitions}"] + extra
     print("running:", " ".join(cmd), file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, check=False)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, check=False)
+    except OSError as e:
+        sys.exit(f"cannot run {binary}: {e} (build it, or pass its path)")
     if proc.returncode != 0:
         sys.exit(f"{binary} exited with status {proc.returncode}")
+    if not proc.stdout.strip():  # e.g. --filter matched nothing in this binary
+        return {"context": {}, "benchmarks": []}
     return json.loads(proc.stdout)
 
 
@@ -70,7 +85,9 @@ def fmt_ns(ns):
 
 
 def fmt_rate(r):
-    return f"{r / 1e6:.2f} M/s"
+    if r >= 1e6:
+        return f"{r / 1e6:.2f} M/s"
+    return f"{r / 1e3:.1f} k/s"
 
 
 def spread(values):
@@ -85,7 +102,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repetitions", "-n", type=int, default=5)
-    ap.add_argument("--binary", default=DEFAULT_BINARY)
+    ap.add_argument("--suite", choices=sorted(SUITES), default="dispatch",
+                    help="which binaries to run: dispatch (herald_bench, the default), "
+                         "zmq (herald_zmq_bench) or all (both)")
+    ap.add_argument("--binary",
+                    help="path of the binary to run: herald_bench, or with --suite zmq "
+                         "herald_zmq_bench (default: build/release/bench/...)")
+    ap.add_argument("--zmq-binary",
+                    help="path of herald_zmq_bench (default: build/release/bench/herald_zmq_bench)")
     ap.add_argument("--filter", help="passed as --benchmark_filter")
     ap.add_argument("--json-out", help="also save the raw benchmark JSON here")
     ap.add_argument("extra", nargs="*", help="more flags for the binary (after --)")
@@ -94,24 +118,39 @@ def main():
     extra = list(args.extra)
     if args.filter:
         extra.append(f"--benchmark_filter={args.filter}")
-    report = run(os.path.normpath(args.binary), args.repetitions, extra)
+    binaries = dict(DEFAULT_BINARIES)
+    suites = SUITES[args.suite]
+    if args.binary:
+        binaries["zmq" if suites == ["zmq"] else "dispatch"] = args.binary
+    if args.zmq_binary:
+        binaries["zmq"] = args.zmq_binary
+
+    # One merged report: every binary's benchmarks, each binary's context.
+    report = {"context": {}, "contexts": {}, "benchmarks": []}
+    for suite in suites:
+        binary = os.path.normpath(binaries[suite])
+        part = run(binary, args.repetitions, extra)
+        report["contexts"][os.path.basename(binary)] = part.get("context", {})
+        if not report["context"]:
+            report["context"] = part.get("context", {})
+        report["benchmarks"].extend(part.get("benchmarks", []))
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump(report, f, indent=1)
     results = collect(report)
 
-    ctx = report.get("context", {})
-    print(f"herald_bench: {args.repetitions} repetitions, medians; "
-          f"{ctx.get('num_cpus', '?')} CPUs @ {ctx.get('mhz_per_cpu', '?')} MHz, "
-          f"load avg {ctx.get('load_avg', '?')}")
+    for name, ctx in report["contexts"].items():
+        print(f"{name}: {args.repetitions} repetitions, medians; "
+              f"{ctx.get('num_cpus', '?')} CPUs @ {ctx.get('mhz_per_cpu', '?')} MHz, "
+              f"load avg {ctx.get('load_avg', '?')}")
     print("ratio > 1 means herald is faster "
-          "(Immediate/FanOut: peer_ns / herald_ns; Queued: herald_items_s / peer_items_s)\n")
+          "(Immediate/FanOut: peer_ns / herald_ns; "
+          "Queued/Zmq: herald_items_s / peer_items_s)\n")
 
     header = f"{'group':<10} {'arg':<14} {'herald':>18} {'peer':<11} {'peer value':>18} {'ratio':>7}"
     print(header)
     print("-" * len(header))
-    order = {"Immediate": 0, "FanOut": 1, "Queued": 2}
-    for (group, arg) in sorted(results, key=lambda k: (order.get(k[0], 9), k[0], k[1])):
+    for (group, arg) in sorted(results, key=lambda k: (GROUP_ORDER.get(k[0], 9), k[0], k[1])):
         impls = results[(group, arg)]
         throughput = group in THROUGHPUT_GROUPS
         label = f"{ARG_LABEL.get(group, 'arg')}={arg}"

@@ -1,2 +1,432 @@
-// placeholder, filled below
+// zmq:// against real brokers: separate processes, a broker killed and
+// restarted, garbage from raw ZeroMQ peers, sessions, the join/send race,
+// and the herald command line.
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include "herald/herald.hpp"
+#include "herald/session_token.hpp"
+#include "herald/zmq/broker.hpp"
+#include "process.hpp"
+#include "test_support.hpp"
+
+namespace herald {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Collector;
+using testing::eventually;
+using testing::Process;
+
+std::unique_ptr<ZmqBroker> start_broker(ZmqBrokerOptions options = {}) {
+  auto broker = std::make_unique<ZmqBroker>(std::move(options));
+  absl::Status s = broker->start();
+  EXPECT_TRUE(s.ok()) << s;
+  return broker;
+}
+
+std::unique_ptr<Realtime> connect(const std::string& url, Options options = {}) {
+  auto rt = std::make_unique<Realtime>(url, options);
+  EXPECT_TRUE(eventually([&] { return rt->is_connected(); })) << url;
+  return rt;
+}
+
+// Starts `herald broker` as a process and returns it with its URL.
+std::pair<std::unique_ptr<Process>, std::string> broker_process(const std::string& endpoint) {
+  auto p = std::make_unique<Process>(std::vector<std::string>{HERALD_CLI, "broker", "--zmq", endpoint});
+  auto url = p->expect("listening ");
+  EXPECT_TRUE(url.has_value()) << "broker did not start on " << endpoint;
+  return {std::move(p), url.value_or("")};
+}
+
+int port_of(const std::string& url) { return std::stoi(url.substr(url.rfind(':') + 1)); }
+
+std::string temp_file(const std::string& content) {
+  std::string path = ::testing::TempDir() + "herald-secret-" + std::to_string(::getpid()) + "-" +
+                     testing::unique_name("s");
+  std::ofstream(path) << content << "\n";
+  return path;
+}
+
+// ---------------------------------------------------------------- processes
+
+TEST(ZmqTransport, BrokerPublisherAndSubscriberAsSeparateProcesses) {
+  auto [broker, url] = broker_process("tcp://127.0.0.1:0");
+  ASSERT_FALSE(url.empty());
+  Process sub({HERALD_TEST_PEER, "sub", url, "orders", "2000"});
+  ASSERT_TRUE(sub.expect("ready ").has_value());
+  Process pub({HERALD_TEST_PEER, "pub", url, "orders", "2000"});
+  EXPECT_EQ(pub.wait(), 0);
+  EXPECT_EQ(sub.wait(), 0);
+}
+
+// ---------------------------------------------------------------- slow joiner
+
+TEST(ZmqTransport, AMessageSentRightAfterJoinReturnsIsNeverMissed) {
+  auto broker = start_broker();
+  auto sender = connect(broker->url());
+  for (int i = 0; i < 150; ++i) {
+    const std::string channel = "race-" + std::to_string(i);
+    auto receiver = connect(broker->url());
+    Collector c;
+    receiver->on("first", c.listener());
+    ASSERT_TRUE(receiver->join(channel).ok());
+    ASSERT_TRUE(sender->send(channel, "first", i).ok());
+    ASSERT_TRUE(c.wait_for(1)) << "join/send race lost the message in round " << i;
+    EXPECT_EQ(c.all()[0].message.as<int>(), i);
+  }
+}
+
+// ---------------------------------------------------------------- outages
+
+TEST(ZmqTransport, BrokerKilledAndRestartedMidStream) {
+  auto [broker, url] = broker_process("tcp://127.0.0.1:0");
+  ASSERT_FALSE(url.empty());
+  const int port = port_of(url);
+  Options options;
+  options.reconnection_delay = 100ms;
+  auto receiver = connect(url, options);
+  auto sender = connect(url, options);
+  std::atomic<int> connects_r{0}, connects_s{0}, disconnects_r{0}, disconnects_s{0}, attempts{0};
+  receiver->on_connect([&] { connects_r.fetch_add(1); });
+  sender->on_connect([&] { connects_s.fetch_add(1); });
+  receiver->on_disconnect([&](std::string_view) { disconnects_r.fetch_add(1); });
+  sender->on_disconnect([&](std::string_view) { disconnects_s.fetch_add(1); });
+  sender->on_reconnect_attempt([&](int) { attempts.fetch_add(1); });
+  ASSERT_EQ(connects_r.load(), 1);  // replayed: already connected
+
+  std::mutex mu;
+  std::vector<int> got_r, got_s;  // what the receiver, and the sender's own echo, saw
+  receiver->on("n", [&](const Payload& p) {
+    std::lock_guard lock(mu);
+    got_r.push_back(p.message().as<int>());
+  });
+  sender->on("n", [&](const Payload& p) {
+    std::lock_guard lock(mu);
+    got_s.push_back(p.message().as<int>());
+  });
+  ASSERT_TRUE(receiver->join("stream").ok());
+  ASSERT_TRUE(sender->join("stream").ok());
+
+  int next = 0;
+  auto send_some = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(sender->send("stream", "n", next++).ok());
+      std::this_thread::sleep_for(200us);
+    }
+  };
+  send_some(300);
+  broker->signal(SIGKILL);
+  ASSERT_TRUE(broker->wait().has_value());
+  send_some(200);  // some go out before the sender notices, the rest are buffered
+  ASSERT_TRUE(eventually([&] { return disconnects_s.load() == 1 && disconnects_r.load() == 1; }));
+  EXPECT_FALSE(sender->is_connected());
+  send_some(200);  // certainly buffered
+  EXPECT_GT(sender->stats().buffered, 0u);
+
+  auto [restarted, url2] = broker_process("tcp://127.0.0.1:" + std::to_string(port));
+  ASSERT_EQ(url2, url);
+  ASSERT_TRUE(eventually([&] { return connects_r.load() == 2 && connects_s.load() == 2; }));
+  EXPECT_GE(attempts.load(), 1);
+  const int first_after = next;
+  send_some(300);
+  const int total = next;
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return !got_r.empty() && got_r.back() == total - 1 && !got_s.empty() &&
+           got_s.back() == total - 1;
+  }));
+
+  std::lock_guard lock(mu);
+  // In order, without duplicates, everywhere.
+  for (std::size_t i = 1; i < got_r.size(); ++i) ASSERT_LT(got_r[i - 1], got_r[i]);
+  for (std::size_t i = 1; i < got_s.size(); ++i) ASSERT_LT(got_s[i - 1], got_s[i]);
+  // Nothing sent after the reconnect is lost.
+  int after = 0;
+  for (int v : got_r) after += v >= first_after;
+  EXPECT_EQ(after, total - first_after);
+  // What the receiver missed during the outage is counted, never silent.
+  EXPECT_EQ(got_r.size() + receiver->stats().lost_in_transit, static_cast<std::size_t>(total));
+  // The sender's own subscription is restored before its buffer goes out, so
+  // it sees every buffered message, in order.
+  EXPECT_EQ(sender->stats().buffered, 0u);
+  const auto first_buffered_seen = std::find(got_s.begin(), got_s.end(), first_after - 200);
+  EXPECT_NE(first_buffered_seen, got_s.end());
+  EXPECT_EQ(got_s.end() - first_buffered_seen, total - (first_after - 200));
+}
+
+TEST(ZmqTransport, WhileTheBrokerIsDownSendsBufferBoundedAndReconnectsBackOff) {
+  int port;
+  {
+    auto probe = start_broker();  // find a free port, then free it
+    port = probe->port();
+  }
+  const std::string url = "zmq://127.0.0.1:" + std::to_string(port);
+  Options options;
+  options.reconnection_delay = 20ms;
+  options.timeout = 200ms;
+  options.max_buffered_messages = 5;
+  Realtime rt(url, options);
+  std::atomic<int> attempts{0};
+  std::vector<absl::Status> errors;
+  std::mutex mu;
+  rt.on_reconnect_attempt([&](int) { attempts.fetch_add(1); });
+  rt.on_error([&](const absl::Status& s) {
+    std::lock_guard lock(mu);
+    errors.push_back(s);
+  });
+  ASSERT_TRUE(eventually([&] { return attempts.load() >= 2; }));
+  EXPECT_FALSE(rt.is_connected());
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(rt.broadcast("n", i).ok());
+  EXPECT_EQ(rt.broadcast("n", 5).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(rt.stats().buffered, 5u);
+  EXPECT_EQ(rt.stats().dropped_buffer_full, 1u);
+  EXPECT_EQ(rt.join("x").code(), absl::StatusCode::kDeadlineExceeded);
+
+  Options no_buffer = options;
+  no_buffer.buffer_messages = false;
+  Realtime strict(url, no_buffer);
+  EXPECT_EQ(strict.broadcast("n", 0).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(strict.stats().dropped_unavailable, 1u);
+
+  Collector c;
+  rt.on("n", c.listener());
+  auto broker = start_broker({.endpoint = "tcp://127.0.0.1:" + std::to_string(port)});
+  ASSERT_TRUE(eventually([&] { return rt.is_connected(); }));
+  // Its own broadcasts come back (echo): the buffer went out, in order.
+  ASSERT_TRUE(c.wait_for(5));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(c.all()[i].message.as<int>(), i);
+  EXPECT_EQ(rt.channels(), std::vector<std::string>{"x"});  // joined on connect
+  std::lock_guard lock(mu);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0].code(), absl::StatusCode::kUnavailable);
+}
+
+// ---------------------------------------------------------------- bad input
+
+// A raw ZeroMQ publisher, made to pass the broker's subscribe-all first.
+struct RawPublisher {
+  RawPublisher(zmq::context_t& ctx, int port, const std::string& secret_token = "")
+      : pub(ctx, zmq::socket_type::pub), sub(ctx, zmq::socket_type::sub) {
+    for (zmq::socket_t* s : {&pub, &sub}) {
+      s->set(zmq::sockopt::linger, 0);
+      if (!secret_token.empty()) {
+        s->set(zmq::sockopt::plain_username, "raw");
+        s->set(zmq::sockopt::plain_password, secret_token);
+      }
+    }
+    pub.connect("tcp://127.0.0.1:" + std::to_string(port + 1));
+    sub.connect("tcp://127.0.0.1:" + std::to_string(port + 2));
+  }
+  // Probes until its own messages come back (or `limit` passes).
+  bool through(std::chrono::milliseconds limit = 5s) {
+    const std::string topic = "p" + testing::unique_name("raw") + "\xff";
+    sub.set(zmq::sockopt::subscribe, topic);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
+      pub.send(zmq::buffer(std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00", 16)),
+               zmq::send_flags::sndmore);
+      pub.send(zmq::buffer(std::string("\xc0")));
+      zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, 5ms) > 0) return true;
+    }
+    return false;
+  }
+  void send(std::vector<std::string> frames) {
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      pub.send(zmq::buffer(frames[i]),
+               i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+  }
+  zmq::socket_t pub;
+  zmq::socket_t sub;
+};
+
+std::string header(std::string_view channel, std::string_view event) {
+  msgpack::sbuffer b;
+  msgpack::packer<msgpack::sbuffer> pk(b);
+  pk.pack_array(7);
+  pk.pack(1);
+  pk.pack(0);
+  pk.pack(channel);
+  pk.pack(event);
+  pk.pack(std::string_view("raw-peer"));
+  pk.pack(true);
+  pk.pack(0);
+  return std::string(b.data(), b.size());
+}
+
+TEST(ZmqTransport, GarbageFromARawPeerIsDroppedAndCountedWhileOthersKeepReceiving) {
+  auto broker = start_broker({.endpoint = "tcp://127.0.0.1:0", .max_message_bytes = 4096});
+  auto receiver = connect(broker->url());
+  auto sender = connect(broker->url());
+  std::atomic<int> next{0};
+  std::atomic<bool> disorder{false};
+  receiver->on("n", [&](const Payload& p) {
+    int n = p.message().as<int>();
+    if (n != next.load()) disorder = true;
+    next = n + 1;
+  });
+  Collector raw_seen;
+  receiver->on("raw", raw_seen.listener());
+  ASSERT_TRUE(receiver->join("room").ok());
+
+  zmq::context_t ctx;
+  RawPublisher raw(ctx, broker->port());
+  ASSERT_TRUE(raw.through());
+  const std::string topic = "croom\xff";
+  const std::string good_body = "\xa2ok";
+  std::atomic<bool> stop{false};
+  std::thread legit([&] {
+    for (int i = 0; i < 2000 && !stop; ++i) {
+      ASSERT_TRUE(sender->send("room", "n", i).ok());
+      if (i % 100 == 0) std::this_thread::sleep_for(1ms);
+    }
+  });
+  const std::vector<std::vector<std::string>> garbage = {
+      {topic},                                                   // one frame
+      {topic, header("room", "raw")},                            // two frames
+      {topic, header("room", "raw"), good_body, good_body},      // four frames
+      {topic, "\xc1\xc1", good_body},                            // header not msgpack
+      {topic, "\x93\x01\x00\xa4room", good_body},                // header too short
+      {topic, header("room", ""), good_body},                    // empty event
+      {topic, header("other", "raw"), good_body},                // topic disagrees
+      {topic, header("room", "raw"), "\xc1"},                    // body not msgpack
+      {topic, header("room", "raw"), "\x92\x01"},                // body truncated
+      {topic, header("room", "raw"), std::string(5000, '\xc0')}, // body over the limit
+  };
+  for (int round = 0; round < 5; ++round) {
+    for (const auto& frames : garbage) raw.send(frames);
+  }
+  raw.send({topic, header("room", "raw"), good_body});  // a valid one from the same peer
+  ASSERT_TRUE(raw_seen.wait_for(1));
+  EXPECT_EQ(raw_seen.all()[0].message.as<std::string>(), "ok");
+  // A frame over the broker's limit gets the raw peer disconnected; nobody else.
+  raw.send({topic, header("room", "raw"), std::string(200'000, 'x')});
+  legit.join();
+  ASSERT_TRUE(eventually([&] { return next.load() == 2000; }));
+  EXPECT_FALSE(disorder.load());
+  EXPECT_EQ(receiver->stats().dropped_malformed, 5u * garbage.size());
+  EXPECT_EQ(receiver->stats().lost_in_transit, 0u);
+  EXPECT_EQ(raw_seen.size(), 1u);
+
+  // Garbage on the control socket is counted; the broker keeps serving.
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect("tcp://127.0.0.1:" + std::to_string(broker->port()));
+  dealer.send(zmq::buffer(std::string("\xc1garbage")));
+  dealer.send(zmq::buffer(std::string("\x91\xa4nope")));  // ["nope"]
+  ASSERT_TRUE(eventually([&] { return broker->stats().control_malformed >= 2; }));
+  auto late = connect(broker->url());
+  ASSERT_TRUE(late->join("room").ok());
+  EXPECT_EQ(broker->stats().sessions, 3u);
+}
+
+// ---------------------------------------------------------------- sessions
+
+TEST(ZmqTransport, SessionEnforcementRefusesPeersWithoutAValidToken) {
+  const std::string secret = "correct horse battery staple";
+  auto broker = start_broker({.endpoint = "tcp://127.0.0.1:0", .session_secret = secret});
+  Options good;
+  good.session = make_session_token(secret, "luke", std::chrono::hours(1));
+  auto luke = connect(broker->url(), good);
+  auto leia = connect(broker->url(), good);
+  Collector c;
+  leia->on_any(c.listener());
+  ASSERT_TRUE(leia->join("rebels", false).ok());
+  ASSERT_TRUE(luke->send("rebels", "hello", 1).ok());
+  ASSERT_TRUE(c.wait_for(1));
+
+  for (std::string token : {std::string("not-a-jwt"), make_session_token("wrong", "vader", 1h),
+                            make_session_token(secret, "expired", std::chrono::seconds(-10)),
+                            std::string()}) {
+    Options bad;
+    bad.session = token;
+    Realtime vader(broker->url(), bad);
+    std::atomic<bool> refused{false};
+    absl::Status error;
+    std::mutex mu;
+    vader.on_error([&](const absl::Status& s) {
+      std::lock_guard lock(mu);
+      error = s;
+      refused = s.code() == absl::StatusCode::kUnauthenticated;
+    });
+    ASSERT_TRUE(eventually([&] { return refused.load(); })) << "token: " << token;
+    EXPECT_FALSE(vader.is_connected());
+    EXPECT_EQ(vader.send("rebels", "hello", 2).code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_EQ(vader.join("rebels").code(), absl::StatusCode::kUnauthenticated);
+  }
+
+  // A raw ZeroMQ socket without a token delivers nothing and receives nothing.
+  zmq::context_t ctx;
+  RawPublisher raw(ctx, broker->port());
+  EXPECT_FALSE(raw.through(300ms));
+  raw.send({"crebels\xff", header("rebels", "intruder"), "\xa4" "evil"});
+  ASSERT_TRUE(luke->send("rebels", "marker", 3).ok());
+  ASSERT_TRUE(c.wait_for_event("marker"));
+  EXPECT_EQ(c.count("intruder"), 0u);
+  EXPECT_GT(broker->stats().auth_failures, 0u);
+  // With a valid token, the same raw socket gets through.
+  RawPublisher trusted(ctx, broker->port(), make_session_token(secret, "raw", 1h));
+  EXPECT_TRUE(trusted.through());
+}
+
+// ---------------------------------------------------------------- command line
+
+TEST(HeraldCli, HelpNamesEveryCommandAndFlag) {
+  Process help({HERALD_CLI, "--help"});
+  std::string text;
+  while (auto line = help.read_line(5s)) text += *line + "\n";
+  EXPECT_EQ(help.wait(), 0);
+  EXPECT_NE(text.find("broker"), std::string::npos);
+  EXPECT_NE(text.find("token"), std::string::npos);
+
+  Process broker_help({HERALD_CLI, "broker", "--help"});
+  text.clear();
+  while (auto line = broker_help.read_line(5s)) text += *line + "\n";
+  EXPECT_EQ(broker_help.wait(), 0);
+  for (const char* flag : {"--zmq", "--session-secret", "--max-message-bytes",
+                           "--session-timeout-ms", "--high-water-mark"}) {
+    EXPECT_NE(text.find(flag), std::string::npos) << flag;
+  }
+  Process bad({HERALD_CLI, "broker", "--bogus"});
+  EXPECT_EQ(bad.wait(), 2);
+  Process unknown({HERALD_CLI, "fly"});
+  EXPECT_EQ(unknown.wait(), 2);
+}
+
+TEST(HeraldCli, TokenMintsAJwtTheBrokerAccepts) {
+  const std::string path = temp_file("s3cret");
+  Process token({HERALD_CLI, "token", "--secret", path, "--sub", "luke", "--ttl", "1h"});
+  auto line = token.read_line(10s);
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ(token.wait(), 0);
+  auto subject = verify_session_token("s3cret", *line);
+  ASSERT_TRUE(subject.ok()) << subject.status();
+  EXPECT_EQ(*subject, "luke");
+
+  auto [broker, url] = [&] {
+    auto p = std::make_unique<Process>(std::vector<std::string>{
+        HERALD_CLI, "broker", "--zmq", "tcp://127.0.0.1:0", "--session-secret", path});
+    auto u = p->expect("listening ");
+    return std::make_pair(std::move(p), u.value_or(""));
+  }();
+  ASSERT_FALSE(url.empty());
+  Options options;
+  options.session = *line;
+  auto rt = connect(url, options);
+  EXPECT_TRUE(rt->join("x").ok());
+}
+
+}  // namespace
+}  // namespace herald

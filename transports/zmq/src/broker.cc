@@ -2,6 +2,7 @@
 
 #include <msgpack.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <map>
@@ -389,7 +390,6 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
       o.via.array.ptr[0].type != msgpack::type::STR) {
     return malformed(0, "expected an array starting with a command name");
   }
-  control_requests.fetch_add(1);
   const msgpack::object* f = o.via.array.ptr;
   const std::uint32_t n = o.via.array.size;
   auto str = [&](std::uint32_t i) -> std::optional<std::string_view> {
@@ -397,6 +397,12 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
     return std::string_view(f[i].via.str.ptr, f[i].via.str.size);
   };
   const std::string_view command = *str(0);
+  static constexpr std::string_view kCommands[] = {"hello", "ping",    "bye",     "join",
+                                                   "leave", "profile", "members", "stats"};
+  if (std::find(std::begin(kCommands), std::end(kCommands), command) == std::end(kCommands)) {
+    return malformed(0, cat("unknown command \"", command, "\""));
+  }
+  control_requests.fetch_add(1);
 
   if (command == "hello") {
     auto socket_id = str(2);
@@ -539,8 +545,6 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
     pk.pack_uint64(messages_out.load());
     return send_reply();
   }
-  control_requests.fetch_sub(1);
-  malformed(req, cat("unknown command \"", command, "\""));
 }
 
 void ZmqBroker::State::run_control(zmq::socket_t router, zmq::socket_t pub, zmq::socket_t stop,

@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+"""A third-party zmq:// peer for herald's interop tests (docs/PROTOCOL.md, "zmq://").
+
+Uses nothing but pyzmq and msgpack (Debian: python3-zmq, python3-msgpack) and
+speaks the wire format as documented: it never says hello on the control
+socket, it only publishes to P+1 and subscribes at P+2.
+
+    zmq_peer.py PORT CHANNEL [MODE [MAX_BODY_BYTES]]
+
+MODE "exchange" (default):
+  1. connects PUB to P+1 and SUB to P+2, subscribes to the channel topic and
+     to its own probe topic, publishes probes every 5 ms until one comes back,
+     unsubscribes the probe topic, prints "ready <socket id>";
+  2. sends event "py-event" to CHANNEL (echo true, seq 1), body
+     {"text": PY_TEXT, "blob": bytes(range(256))};
+  3. waits for event "cpp-event" on CHANNEL and prints
+     "header <kind> <channel> <echo> <seq>" and then
+     "got <event> <sender> <hex of body["blob"]> <body["text"]>".
+MODE "malformed": like "exchange", but before step 2 it sends a series of
+  malformed data messages on the channel's topic and prints
+  "sent-malformed <count>". With MAX_BODY_BYTES (the broker's limit), one of
+  them is a well-formed body one byte over that limit.
+
+Exits 0 on success; on a timeout or anything unexpected it says why on
+stderr and exits 1. Every wait is bounded.
+"""
+
+import base64
+import os
+import sys
+import time
+
+import msgpack
+import zmq
+
+PROBE_INTERVAL_S = 0.005
+TIMEOUT_S = 8.0
+PY_TEXT = "hello from python \u2713"
+VERSION = 1
+KIND_MESSAGE = 0
+KIND_PROBE = 5
+
+
+def fail(why):
+    sys.stderr.write(f"zmq_peer.py: {why}\n")
+    sys.stderr.flush()
+    sys.exit(1)
+
+
+def say(line):
+    """One line on stdout, UTF-8 whatever the locale, flushed at once."""
+    sys.stdout.buffer.write(line.encode("utf-8") + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def channel_topic(channel):
+    return b"c" + channel.encode("utf-8") + b"\xff"
+
+
+def probe_topic(socket_id, n):
+    return b"p" + socket_id.encode("ascii") + b":" + str(n).encode("ascii") + b"\xff"
+
+
+def header(kind, channel, event, sender, echo, seq):
+    return msgpack.packb([VERSION, kind, channel, event, sender, echo, seq], use_bin_type=True)
+
+
+class Peer:
+    def __init__(self, port, channel):
+        self.channel = channel
+        self.topic = channel_topic(channel)
+        # A socket id like herald's: 20 characters of base64url.
+        self.socket_id = base64.urlsafe_b64encode(os.urandom(15)).decode("ascii")
+        self.ctx = zmq.Context()
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.sub = self.ctx.socket(zmq.SUB)
+        for s in (self.pub, self.sub):
+            s.setsockopt(zmq.LINGER, 2000)
+        self.pub.connect(f"tcp://127.0.0.1:{port + 1}")
+        self.sub.connect(f"tcp://127.0.0.1:{port + 2}")
+        self.seq = 0
+        self.early = []  # data messages that arrived while probing
+
+    def close(self):
+        self.pub.close()
+        self.sub.close()
+        self.ctx.term()
+
+    def probe(self):
+        """Subscribes, then probes until the path through the broker works."""
+        probe = probe_topic(self.socket_id, 1)
+        self.sub.setsockopt(zmq.SUBSCRIBE, self.topic)
+        self.sub.setsockopt(zmq.SUBSCRIBE, probe)
+        probe_frames = [probe, header(KIND_PROBE, None, "probe", self.socket_id, False, 0), b"\xc0"]
+        deadline = time.monotonic() + TIMEOUT_S
+        next_probe = 0.0
+        while True:
+            now = time.monotonic()
+            if now > deadline:
+                fail(f"no probe came back within {TIMEOUT_S} s")
+            if now >= next_probe:
+                self.pub.send_multipart(probe_frames)
+                next_probe = now + PROBE_INTERVAL_S
+            if self.sub.poll(int(PROBE_INTERVAL_S * 1000)):
+                frames = self.sub.recv_multipart()
+                if frames[0] == probe:
+                    break
+                self.early.append(frames)
+        self.sub.setsockopt(zmq.UNSUBSCRIBE, probe)
+
+    def send(self, event, body_bytes, echo=True):
+        self.seq += 1
+        self.pub.send_multipart(
+            [self.topic, header(KIND_MESSAGE, self.channel, event, self.socket_id, echo, self.seq),
+             body_bytes])
+
+    def send_raw(self, frames):
+        self.pub.send_multipart(frames)
+
+    def parse(self, frames):
+        """(kind, channel, event, sender, echo, seq, body) of a well-formed data
+        message on our channel; ValueError saying what is wrong otherwise."""
+        if len(frames) != 3:
+            raise ValueError(f"{len(frames)} frames (expected 3)")
+        topic, raw_header, raw_body = frames
+        try:
+            h = msgpack.unpackb(raw_header, raw=False)
+        except Exception as e:  # noqa: BLE001 - whatever msgpack raises
+            raise ValueError(f"header is not one msgpack value: {e!r} ({raw_header.hex()})")
+        if not isinstance(h, list) or len(h) != 7 or h[0] != VERSION:
+            raise ValueError(f"header is not [1, kind, channel, event, sender, echo, seq]: {h!r}")
+        _, kind, channel, event, sender, echo, seq = h
+        if (not isinstance(kind, int) or not 0 <= kind <= 4 or not isinstance(event, str)
+                or not event or not isinstance(sender, str) or not sender
+                or not isinstance(echo, bool) or not isinstance(seq, int) or seq < 0):
+            raise ValueError(f"header fields have the wrong types: {h!r}")
+        if topic != self.topic or channel != self.channel:
+            raise ValueError(f"topic {topic!r} / header channel {channel!r} "
+                             f"do not match {self.channel!r}")
+        try:
+            body = msgpack.unpackb(raw_body, raw=False)
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"body of {event!r} is not one msgpack value: {e!r}")
+        return kind, channel, event, sender, echo, seq, body
+
+    def receive(self, event, skip_malformed):
+        """The first well-formed message of `event` on our channel, as
+        (kind, channel, event, sender, echo, seq, body). A malformed message
+        is fatal unless `skip_malformed` (then it must be one of ours)."""
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            if self.early:
+                frames = self.early.pop(0)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    fail(f"no {event!r} on {self.channel!r} within {TIMEOUT_S} s")
+                if not self.sub.poll(max(1, int(left * 1000))):
+                    continue
+                frames = self.sub.recv_multipart()
+            if frames[0].startswith(b"p"):
+                continue  # a late copy of one of our probes
+            try:
+                message = self.parse(frames)
+            except ValueError as e:
+                if skip_malformed:
+                    continue  # our own malformed messages coming back
+                fail(f"malformed data message: {e}")
+            if message[2] == event:
+                return message
+            # otherwise: our own echo, presence events, ...
+
+    def send_malformed(self, max_body_bytes):
+        """Data messages every receiver must drop (and count); returns how many."""
+        good_header = header(KIND_MESSAGE, self.channel, "bad", self.socket_id, True, 1)
+        t = self.topic
+        sender = msgpack.packb(self.socket_id)
+        messages = [
+            [t, good_header],                                        # 2 frames
+            [t, good_header, b"\xc0", b"\xc0"],                      # 4 frames
+            [t],                                                     # 1 frame
+            [t, msgpack.packb([1, 0, self.channel, 42, self.socket_id, "yes", -1]), b"\xc0"],
+            [t, msgpack.packb([1, 0, self.channel, "bad", self.socket_id, True]), b"\xc0"],  # 6 fields
+            [t, msgpack.packb({"v": 1}), b"\xc0"],                   # not an array
+            [t, b"\xc1", b"\xc0"],                                   # header: invalid msgpack
+            [t, good_header + b"\xc0", b"\xc0"],                     # header: trailing bytes
+            [t, header(KIND_MESSAGE, self.channel, "bad", self.socket_id, True, 1)[:-1], b"\xc0"],
+            [t, msgpack.packb([2, 0, self.channel, "bad", self.socket_id, True, 1]), b"\xc0"],  # version
+            [t, msgpack.packb([1, 9, self.channel, "bad", self.socket_id, True, 1]), b"\xc0"],  # kind
+            [t, header(KIND_MESSAGE, "other", "bad", self.socket_id, True, 1), b"\xc0"],  # topic != channel
+            [t, header(KIND_MESSAGE, self.channel, "", self.socket_id, True, 1), b"\xc0"],  # empty event
+            # event "\xff": a str that is not UTF-8
+            [t, b"\x97\x01\x00" + msgpack.packb(self.channel) + b"\xa1\xff" + sender + b"\xc3\x01",
+             b"\xc0"],
+            [t, header(KIND_MESSAGE, self.channel, "bad", "", True, 1), b"\xc0"],  # empty sender
+            [t, good_header, b"\xc1"],                               # body: invalid msgpack
+            [t, good_header, b""],                                   # body: empty
+            [t, good_header, b"\xc0\xc0"],                           # body: two values
+            [t, good_header, b"\x92\x01"],                           # body: truncated array
+            [t, good_header, b"\xa5abc"],                            # body: truncated str
+        ]
+        if max_body_bytes is not None:
+            # A well-formed bin one byte over the broker's limit (bin 32: 5-byte head).
+            n = max_body_bytes + 1 - 5
+            messages.append([t, good_header, b"\xc6" + n.to_bytes(4, "big") + bytes(n)])
+        for frames in messages:
+            self.send_raw(frames)
+        return len(messages)
+
+
+def main(argv):
+    if len(argv) not in (3, 4, 5):
+        fail("usage: zmq_peer.py PORT CHANNEL [exchange|malformed [MAX_BODY_BYTES]]")
+    port = int(argv[1])
+    channel = argv[2]
+    mode = argv[3] if len(argv) > 3 else "exchange"
+    max_body_bytes = int(argv[4]) if len(argv) > 4 else None
+    if mode not in ("exchange", "malformed"):
+        fail(f"unknown mode {mode!r}")
+
+    peer = Peer(port, channel)
+    try:
+        peer.probe()
+        say(f"ready {peer.socket_id}")
+
+        if mode == "malformed":
+            say(f"sent-malformed {peer.send_malformed(max_body_bytes)}")
+
+        body = msgpack.packb({"text": PY_TEXT, "blob": bytes(range(256))}, use_bin_type=True)
+        peer.send("py-event", body, echo=True)
+
+        kind, ch, event, sender, echo, seq, body = peer.receive(
+            "cpp-event", skip_malformed=(mode == "malformed"))
+        if not isinstance(body, dict):
+            fail(f"cpp-event body is not a map: {body!r}")
+        blob, text = body.get("blob"), body.get("text")
+        if not isinstance(blob, bytes) or not isinstance(text, str):
+            fail(f"cpp-event body needs a bin 'blob' and a str 'text': {body!r}")
+        say(f"header {kind} {ch} {'true' if echo else 'false'} {seq}")
+        say(f"got {event} {sender} {blob.hex()} {text}")
+    finally:
+        peer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
