@@ -171,29 +171,34 @@ void BM_Zmq_Herald(benchmark::State& state) {
   // join() returns once the subscription is in force at the broker (probe).
   if (!check_ok(state, receiver.join(kChannel), "join")) return;
 
+  // One batch: send it all, wait until the listener has counted it all.
   std::uint64_t expected = 0;
-  for (auto _ : state) {
+  auto run_batch = [&]() -> bool {
     expected += kZmqBatch;
     counter.expect(expected);
     for (std::uint64_t i = 0; i < kZmqBatch; ++i) {
       absl::Status status = sender.send(kChannel, kEvent, body);
-      if (!status.ok()) {
-        check_ok(state, status, "send");
-        return;
-      }
+      if (!status.ok()) return check_ok(state, status, "send");
     }
-    if (!counter.wait_for(kZmqTimeout)) {
-      const herald::Stats rs = receiver.stats();
-      print_stats("receiver", size, rs);
-      print_stats("sender", size, sender.stats());
-      const std::string msg = "receiver got " + std::to_string(counter.count()) + " of " +
-                              std::to_string(expected) + " within " +
-                              std::to_string(std::chrono::seconds(kZmqTimeout).count()) +
-                              " s; lost_in_transit=" + std::to_string(rs.lost_in_transit);
-      state.SkipWithError(msg.c_str());
-      return;
+    if (counter.wait_for(kZmqTimeout)) return true;
+    const herald::Stats rs = receiver.stats();
+    print_stats("receiver", size, rs);
+    print_stats("sender", size, sender.stats());
+    const std::string msg = "receiver got " + std::to_string(counter.count()) + " of " +
+                            std::to_string(expected) + " within " +
+                            std::to_string(std::chrono::seconds(kZmqTimeout).count()) +
+                            " s; lost_in_transit=" + std::to_string(rs.lost_in_transit);
+    state.SkipWithError(msg.c_str());
+    return false;
+  };
+  bool failed = false;
+  for (auto _ : state) {
+    if (!run_batch()) {
+      failed = true;
+      break;
     }
   }
+  if (failed) return;
   const herald::Stats rs = receiver.stats();
   if (counter.bad() != 0 || rs.lost_in_transit != 0 || counter.count() != expected) {
     print_stats("receiver", size, rs);
@@ -342,13 +347,18 @@ BENCHMARK(BM_Zmq_Raw)->Arg(16)->Arg(256)->Arg(4096)->UseRealTime()->Unit(benchma
 
 }  // namespace
 
-// BENCHMARK_MAIN with a default of --benchmark_min_time=0.5 (seconds per
-// benchmark), as in dispatch_bench.cc: a --benchmark_min_time given on the
-// command line still wins (the last one counts).
+// BENCHMARK_MAIN with defaults, as in dispatch_bench.cc (flags given on the
+// command line still win: the last one counts):
+//  --benchmark_min_time=0.5                   seconds per benchmark;
+//  --benchmark_enable_random_interleaving     with --benchmark_repetitions=N,
+//      herald's and raw's repetitions alternate (in random order) instead of
+//      running back to back, so a load change on a shared machine hits both.
 int main(int argc, char** argv) {
   std::vector<char*> args(argv, argv + argc);
   std::string min_time = "--benchmark_min_time=0.5";
+  std::string interleave = "--benchmark_enable_random_interleaving=true";
   args.insert(args.begin() + 1, min_time.data());
+  args.insert(args.begin() + 2, interleave.data());
   int n = static_cast<int>(args.size());
   args.push_back(nullptr);
   benchmark::Initialize(&n, args.data());

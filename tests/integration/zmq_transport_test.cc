@@ -304,6 +304,7 @@ TEST(ZmqTransport, GarbageFromARawPeerIsDroppedAndCountedWhileOthersKeepReceivin
       {topic, header("room", "raw"), "\xc1"},                    // body not msgpack
       {topic, header("room", "raw"), "\x92\x01"},                // body truncated
       {topic, header("room", "raw"), std::string(5000, '\xc0')}, // body over the limit
+      {topic, std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00", 16), "\xc0"},  // probe off its topic
   };
   for (int round = 0; round < 5; ++round) {
     for (const auto& frames : garbage) raw.send(frames);

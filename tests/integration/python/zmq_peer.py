@@ -16,9 +16,10 @@ MODE "exchange" (default):
   3. waits for event "cpp-event" on CHANNEL and prints
      "header <kind> <channel> <echo> <seq>" and then
      "got <event> <sender> <hex of body["blob"]> <body["text"]>".
-MODE "malformed": like "exchange", but before step 2 it sends a series of
-  malformed data messages on the channel's topic and prints
-  "sent-malformed <count>". With MAX_BODY_BYTES (the broker's limit), one of
+MODE "malformed": like "exchange", but before step 2 it sends "py-before"
+  (body nil, seq 1), then a series of malformed data messages on the
+  channel's topic (headers with seq 5), and prints "sent-malformed <count>";
+  "py-event" then has seq 2. With MAX_BODY_BYTES (the broker's limit), one of
   them is a well-formed body one byte over that limit.
 
 Exits 0 on success; on a timeout or anything unexpected it says why on
@@ -39,6 +40,9 @@ PY_TEXT = "hello from python \u2713"
 VERSION = 1
 KIND_MESSAGE = 0
 KIND_PROBE = 5
+# The seq in malformed headers: were a receiver to track it before dropping
+# the message, the valid seq 2 after it would not look like the next one.
+BAD_SEQ = 5
 
 
 def fail(why):
@@ -114,9 +118,6 @@ class Peer:
             [self.topic, header(KIND_MESSAGE, self.channel, event, self.socket_id, echo, self.seq),
              body_bytes])
 
-    def send_raw(self, frames):
-        self.pub.send_multipart(frames)
-
     def parse(self, frames):
         """(kind, channel, event, sender, echo, seq, body) of a well-formed data
         message on our channel; ValueError saying what is wrong otherwise."""
@@ -171,40 +172,46 @@ class Peer:
             # otherwise: our own echo, presence events, ...
 
     def send_malformed(self, max_body_bytes):
-        """Data messages every receiver must drop (and count); returns how many."""
-        good_header = header(KIND_MESSAGE, self.channel, "bad", self.socket_id, True, 1)
-        t = self.topic
-        sender = msgpack.packb(self.socket_id)
+        """Data messages every receiver must drop (and count), all on our
+        channel's topic; returns how many were sent."""
+        t, ch, me = self.topic, self.channel, self.socket_id
+        good = header(KIND_MESSAGE, ch, "bad", me, True, BAD_SEQ)
+        nil = b"\xc0"
+        not_utf8_event = (b"\x97\x01\x00" + msgpack.packb(ch) + b"\xa1\xff" + msgpack.packb(me)
+                          + b"\xc3" + msgpack.packb(BAD_SEQ))
         messages = [
-            [t, good_header],                                        # 2 frames
-            [t, good_header, b"\xc0", b"\xc0"],                      # 4 frames
-            [t],                                                     # 1 frame
-            [t, msgpack.packb([1, 0, self.channel, 42, self.socket_id, "yes", -1]), b"\xc0"],
-            [t, msgpack.packb([1, 0, self.channel, "bad", self.socket_id, True]), b"\xc0"],  # 6 fields
-            [t, msgpack.packb({"v": 1}), b"\xc0"],                   # not an array
-            [t, b"\xc1", b"\xc0"],                                   # header: invalid msgpack
-            [t, good_header + b"\xc0", b"\xc0"],                     # header: trailing bytes
-            [t, header(KIND_MESSAGE, self.channel, "bad", self.socket_id, True, 1)[:-1], b"\xc0"],
-            [t, msgpack.packb([2, 0, self.channel, "bad", self.socket_id, True, 1]), b"\xc0"],  # version
-            [t, msgpack.packb([1, 9, self.channel, "bad", self.socket_id, True, 1]), b"\xc0"],  # kind
-            [t, header(KIND_MESSAGE, "other", "bad", self.socket_id, True, 1), b"\xc0"],  # topic != channel
-            [t, header(KIND_MESSAGE, self.channel, "", self.socket_id, True, 1), b"\xc0"],  # empty event
-            # event "\xff": a str that is not UTF-8
-            [t, b"\x97\x01\x00" + msgpack.packb(self.channel) + b"\xa1\xff" + sender + b"\xc3\x01",
-             b"\xc0"],
-            [t, header(KIND_MESSAGE, self.channel, "bad", "", True, 1), b"\xc0"],  # empty sender
-            [t, good_header, b"\xc1"],                               # body: invalid msgpack
-            [t, good_header, b""],                                   # body: empty
-            [t, good_header, b"\xc0\xc0"],                           # body: two values
-            [t, good_header, b"\x92\x01"],                           # body: truncated array
-            [t, good_header, b"\xa5abc"],                            # body: truncated str
+            # frame count other than 3
+            [t],
+            [t, good],
+            [t, good, nil, nil],
+            # a header that is not exactly [1, kind, channel, event, sender, echo, seq]
+            [t, b"\xc1", nil],                                              # not msgpack
+            [t, good + nil, nil],                                           # trailing bytes
+            [t, good[:-1], nil],                                            # truncated
+            [t, msgpack.packb({"v": 1}), nil],                              # a map
+            [t, msgpack.packb([1, 0, ch, "bad", me, True]), nil],           # 6 fields
+            [t, msgpack.packb([1, 0, ch, 42, me, "yes", -1]), nil],         # wrong types
+            [t, msgpack.packb([2, 0, ch, "bad", me, True, BAD_SEQ]), nil],  # version 2
+            [t, msgpack.packb([1, 9, ch, "bad", me, True, BAD_SEQ]), nil],  # kind 9
+            # invalid names, a topic that disagrees with the header
+            [t, header(KIND_MESSAGE, ch, "", me, True, BAD_SEQ), nil],      # empty event
+            [t, not_utf8_event, nil],                                       # event b"\xff"
+            [t, header(KIND_MESSAGE, ch, "bad", "", True, BAD_SEQ), nil],   # empty sender
+            [t, header(KIND_MESSAGE, "other", "bad", me, True, BAD_SEQ), nil],
+            [t, header(1, None, "bad", me, True, BAD_SEQ), nil],            # broadcast on t
+            # a body that is not exactly one well-formed msgpack value
+            [t, good, b""],
+            [t, good, b"\xc1"],
+            [t, good, b"\xc0\xc0"],
+            [t, good, b"\x92\x01"],
+            [t, good, b"\xa5abc"],
         ]
         if max_body_bytes is not None:
             # A well-formed bin one byte over the broker's limit (bin 32: 5-byte head).
             n = max_body_bytes + 1 - 5
-            messages.append([t, good_header, b"\xc6" + n.to_bytes(4, "big") + bytes(n)])
+            messages.append([t, good, b"\xc6" + n.to_bytes(4, "big") + bytes(n)])
         for frames in messages:
-            self.send_raw(frames)
+            self.pub.send_multipart(frames)
         return len(messages)
 
 
@@ -224,6 +231,7 @@ def main(argv):
         say(f"ready {peer.socket_id}")
 
         if mode == "malformed":
+            peer.send("py-before", b"\xc0", echo=True)  # seq 1
             say(f"sent-malformed {peer.send_malformed(max_body_bytes)}")
 
         body = msgpack.packb({"text": PY_TEXT, "blob": bytes(range(256))}, use_bin_type=True)

@@ -109,6 +109,10 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view header,
   Decoded out;
   out.seq = f[6].via.u64;
   if (kind_number == kProbeKind) {
+    if (topic.size() < 3 || topic.front() != 'p' || topic.back() != kTopicEnd ||
+        f[2].type != msgpack::type::NIL) {
+      return bad("a probe travels on a probe topic with a nil channel");
+    }
     out.probe = true;
     return out;
   }
