@@ -71,7 +71,7 @@ absl::StatusOr<Message> Message::from_msgpack(std::span<const std::byte> bytes) 
                      " trailing bytes after the first msgpack value (which ends at byte ",
                      walked.offset, ")"));
   }
-  internal::MessageWriter writer;
+  internal::MessageWriter writer(bytes.size());
   writer.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   return Message(writer.release());
 }

@@ -234,9 +234,7 @@ struct RawPublisher {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-      pub.send(zmq::buffer(std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00", 16)),
-               zmq::send_flags::sndmore);
-      pub.send(zmq::buffer(std::string("\xc0")));
+      pub.send(zmq::buffer(std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00\xc0", 17)));
       zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
       if (zmq::poll(&item, 1, 5ms) > 0) return true;
     }
@@ -293,27 +291,29 @@ TEST(ZmqTransport, GarbageFromARawPeerIsDroppedAndCountedWhileOthersKeepReceivin
       if (i % 100 == 0) std::this_thread::sleep_for(1ms);
     }
   });
+  const std::string raw_header = header("room", "raw");
   const std::vector<std::vector<std::string>> garbage = {
-      {topic},                                                   // one frame
-      {topic, header("room", "raw")},                            // two frames
-      {topic, header("room", "raw"), good_body, good_body},      // four frames
-      {topic, "\xc1\xc1", good_body},                            // header not msgpack
-      {topic, "\x93\x01\x00\xa4room", good_body},                // header too short
-      {topic, header("room", ""), good_body},                    // empty event
-      {topic, header("other", "raw"), good_body},                // topic disagrees
-      {topic, header("room", "raw"), "\xc1"},                    // body not msgpack
-      {topic, header("room", "raw"), "\x92\x01"},                // body truncated
-      {topic, header("room", "raw"), std::string(5000, '\xc0')}, // body over the limit
-      {topic, std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00", 16), "\xc0"},  // probe off its topic
+      {topic},                                                 // one frame
+      {topic, raw_header + good_body, good_body},              // three frames
+      {topic, "\xc1\xc1" + good_body},                         // header not msgpack
+      {topic, "\x93\x01\x00\xa4room" + good_body},             // header too short
+      {topic, header("room", "") + good_body},                 // empty event
+      {topic, header("other", "raw") + good_body},             // topic disagrees
+      {topic, raw_header},                                     // no body
+      {topic, raw_header + "\xc1"},                            // body not msgpack
+      {topic, raw_header + "\x92\x01"},                        // body truncated
+      {topic, raw_header + good_body + good_body},             // two bodies
+      {topic, raw_header + std::string(5000, '\xc0')},         // body over the limit
+      {topic, std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00\xc0", 17)},  // probe off its topic
   };
   for (int round = 0; round < 5; ++round) {
     for (const auto& frames : garbage) raw.send(frames);
   }
-  raw.send({topic, header("room", "raw"), good_body});  // a valid one from the same peer
+  raw.send({topic, raw_header + good_body});  // a valid one from the same peer
   ASSERT_TRUE(raw_seen.wait_for(1));
   EXPECT_EQ(raw_seen.all()[0].message.as<std::string>(), "ok");
   // A frame over the broker's limit gets the raw peer disconnected; nobody else.
-  raw.send({topic, header("room", "raw"), std::string(200'000, 'x')});
+  raw.send({topic, raw_header + std::string(200'000, 'x')});
   legit.join();
   ASSERT_TRUE(eventually([&] { return next.load() == 2000; }));
   EXPECT_FALSE(disorder.load());
@@ -372,7 +372,7 @@ TEST(ZmqTransport, SessionEnforcementRefusesPeersWithoutAValidToken) {
   zmq::context_t ctx;
   RawPublisher raw(ctx, broker->port());
   EXPECT_FALSE(raw.through(300ms));
-  raw.send({"crebels\xff", header("rebels", "intruder"), "\xa4" "evil"});
+  raw.send({"crebels\xff", header("rebels", "intruder") + "\xa4" "evil"});
   ASSERT_TRUE(luke->send("rebels", "marker", 3).ok());
   ASSERT_TRUE(c.wait_for_event("marker"));
   EXPECT_EQ(c.count("intruder"), 0u);

@@ -61,7 +61,11 @@ void free_block(MessageBlock* block) noexcept;
 // Message will own, so encoding costs one allocation for small bodies.
 class MessageWriter {
  public:
+  // Room after the body for the Envelope that usually joins it (names included).
+  static constexpr std::size_t kEnvelopeRoom = 128;
   MessageWriter() : block_(allocate_block(kInitialCapacity)) {}
+  explicit MessageWriter(std::size_t body_capacity)
+      : block_(allocate_block(body_capacity + kEnvelopeRoom)) {}
   MessageWriter(const MessageWriter&) = delete;
   MessageWriter& operator=(const MessageWriter&) = delete;
   ~MessageWriter() {
@@ -133,7 +137,15 @@ class Message {
     if constexpr (std::is_same_v<T, Message>) {
       return value;
     } else {
-      internal::MessageWriter writer;
+      // Byte strings and strings of known size get a block that fits at once.
+      internal::MessageWriter writer = [&] {
+        if constexpr (requires { value.size(); std::data(value); } &&
+                      sizeof(*std::data(value)) == 1) {
+          return internal::MessageWriter(value.size() + 5);  // + the str/bin header
+        } else {
+          return internal::MessageWriter();
+        }
+      }();
       msgpack::packer<internal::MessageWriter> packer(writer);
       packer.pack(value);
       return Message(writer.release());

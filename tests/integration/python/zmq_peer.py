@@ -95,7 +95,7 @@ class Peer:
         probe = probe_topic(self.socket_id, 1)
         self.sub.setsockopt(zmq.SUBSCRIBE, self.topic)
         self.sub.setsockopt(zmq.SUBSCRIBE, probe)
-        probe_frames = [probe, header(KIND_PROBE, None, "probe", self.socket_id, False, 0), b"\xc0"]
+        probe_frames = [probe, header(KIND_PROBE, None, "probe", self.socket_id, False, 0) + b"\xc0"]
         deadline = time.monotonic() + TIMEOUT_S
         next_probe = 0.0
         while True:
@@ -115,19 +115,23 @@ class Peer:
     def send(self, event, body_bytes, echo=True):
         self.seq += 1
         self.pub.send_multipart(
-            [self.topic, header(KIND_MESSAGE, self.channel, event, self.socket_id, echo, self.seq),
-             body_bytes])
+            [self.topic,
+             header(KIND_MESSAGE, self.channel, event, self.socket_id, echo, self.seq) + body_bytes])
 
     def parse(self, frames):
         """(kind, channel, event, sender, echo, seq, body) of a well-formed data
         message on our channel; ValueError saying what is wrong otherwise."""
-        if len(frames) != 3:
-            raise ValueError(f"{len(frames)} frames (expected 3)")
-        topic, raw_header, raw_body = frames
+        if len(frames) != 2:
+            raise ValueError(f"{len(frames)} frames (expected 2)")
+        topic, raw = frames
+        # The second frame is the header followed by the body: two msgpack values.
+        unpacker = msgpack.Unpacker(raw=False)
+        unpacker.feed(raw)
         try:
-            h = msgpack.unpackb(raw_header, raw=False)
+            h = unpacker.unpack()
         except Exception as e:  # noqa: BLE001 - whatever msgpack raises
-            raise ValueError(f"header is not one msgpack value: {e!r} ({raw_header.hex()})")
+            raise ValueError(f"no msgpack header: {e!r} ({raw.hex()})")
+        raw_body = raw[unpacker.tell():]
         if not isinstance(h, list) or len(h) != 7 or h[0] != VERSION:
             raise ValueError(f"header is not [1, kind, channel, event, sender, echo, seq]: {h!r}")
         _, kind, channel, event, sender, echo, seq = h
@@ -180,36 +184,36 @@ class Peer:
         not_utf8_event = (b"\x97\x01\x00" + msgpack.packb(ch) + b"\xa1\xff" + msgpack.packb(me)
                           + b"\xc3" + msgpack.packb(BAD_SEQ))
         messages = [
-            # frame count other than 3
+            # frame count other than 2
             [t],
-            [t, good],
+            [t, good + nil, nil],
             [t, good, nil, nil],
             # a header that is not exactly [1, kind, channel, event, sender, echo, seq]
-            [t, b"\xc1", nil],                                              # not msgpack
-            [t, good + nil, nil],                                           # trailing bytes
-            [t, good[:-1], nil],                                            # truncated
-            [t, msgpack.packb({"v": 1}), nil],                              # a map
-            [t, msgpack.packb([1, 0, ch, "bad", me, True]), nil],           # 6 fields
-            [t, msgpack.packb([1, 0, ch, 42, me, "yes", -1]), nil],         # wrong types
-            [t, msgpack.packb([2, 0, ch, "bad", me, True, BAD_SEQ]), nil],  # version 2
-            [t, msgpack.packb([1, 9, ch, "bad", me, True, BAD_SEQ]), nil],  # kind 9
+            [t, b"\xc1" + nil],                                              # not msgpack
+            [t, good[:-1]],                                                  # truncated
+            [t, msgpack.packb({"v": 1}) + nil],                              # a map
+            [t, msgpack.packb([1, 0, ch, "bad", me, True]) + nil],           # 6 fields
+            [t, msgpack.packb([1, 0, ch, 42, me, "yes", -1]) + nil],         # wrong types
+            [t, msgpack.packb([2, 0, ch, "bad", me, True, BAD_SEQ]) + nil],  # version 2
+            [t, msgpack.packb([1, 9, ch, "bad", me, True, BAD_SEQ]) + nil],  # kind 9
             # invalid names, a topic that disagrees with the header
-            [t, header(KIND_MESSAGE, ch, "", me, True, BAD_SEQ), nil],      # empty event
-            [t, not_utf8_event, nil],                                       # event b"\xff"
-            [t, header(KIND_MESSAGE, ch, "bad", "", True, BAD_SEQ), nil],   # empty sender
-            [t, header(KIND_MESSAGE, "other", "bad", me, True, BAD_SEQ), nil],
-            [t, header(1, None, "bad", me, True, BAD_SEQ), nil],            # broadcast on t
+            [t, header(KIND_MESSAGE, ch, "", me, True, BAD_SEQ) + nil],      # empty event
+            [t, not_utf8_event + nil],                                       # event b"\xff"
+            [t, header(KIND_MESSAGE, ch, "bad", "", True, BAD_SEQ) + nil],   # empty sender
+            [t, header(KIND_MESSAGE, "other", "bad", me, True, BAD_SEQ) + nil],
+            [t, header(1, None, "bad", me, True, BAD_SEQ) + nil],            # broadcast on t
+            [t, header(KIND_PROBE, None, "probe", me, False, 0) + nil],      # probe on t
             # a body that is not exactly one well-formed msgpack value
-            [t, good, b""],
-            [t, good, b"\xc1"],
-            [t, good, b"\xc0\xc0"],
-            [t, good, b"\x92\x01"],
-            [t, good, b"\xa5abc"],
+            [t, good],
+            [t, good + b"\xc1"],
+            [t, good + b"\xc0\xc0"],
+            [t, good + b"\x92\x01"],
+            [t, good + b"\xa5abc"],
         ]
         if max_body_bytes is not None:
             # A well-formed bin one byte over the broker's limit (bin 32: 5-byte head).
             n = max_body_bytes + 1 - 5
-            messages.append([t, good, b"\xc6" + n.to_bytes(4, "big") + bytes(n)])
+            messages.append([t, good + b"\xc6" + n.to_bytes(4, "big") + bytes(n)])
         for frames in messages:
             self.pub.send_multipart(frames)
         return len(messages)

@@ -336,11 +336,11 @@ void ZmqBroker::State::publish_presence(zmq::socket_t& pub, std::string_view cha
       kind, channel, event, session.socket_id,
       internal::presence_body(session.socket_id, profile.ok() ? *profile : Message()), echo);
   const std::string topic = zmq_wire::channel_topic(channel);
-  const std::string header = zmq_wire::encode_header(*envelope, 0);
+  std::string message = zmq_wire::encode_header(*envelope, 0);
   auto body = envelope->body().bytes();
+  message.append(reinterpret_cast<const char*>(body.data()), body.size());
   pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-  pub.send(zmq::buffer(header), zmq::send_flags::sndmore);
-  pub.send(zmq::buffer(body.data(), body.size()), zmq::send_flags::none);
+  pub.send(zmq::buffer(message), zmq::send_flags::none);
 }
 
 void ZmqBroker::State::remove_session(zmq::socket_t& pub, const std::string& routing_id) {

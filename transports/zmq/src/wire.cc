@@ -1,6 +1,6 @@
 #include "wire.hpp"
 
-#include <msgpack.hpp>
+#include <cstring>
 
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
@@ -19,115 +19,190 @@ std::string channel_topic(std::string_view channel) {
   return t;
 }
 
+std::size_t write_topic(char* out, const internal::Envelope& e) {
+  if (e.is_broadcast()) {
+    std::memcpy(out, kBroadcastTopic.data(), kBroadcastTopic.size());
+    return kBroadcastTopic.size();
+  }
+  const std::string_view channel = e.channel_or_empty();
+  out[0] = 'c';
+  std::memcpy(out + 1, channel.data(), channel.size());
+  out[1 + channel.size()] = kTopicEnd;
+  return channel.size() + 2;
+}
+
 std::string probe_topic(std::string_view socket_id, std::uint64_t n) {
   return cat("p", socket_id, ":", n, kTopicEnd);
 }
 
 namespace {
 
-struct StringWriter {
-  std::string* out;
-  void write(const char* data, std::size_t n) { out->append(data, n); }
+// A msgpack writer over a caller's buffer (large enough by construction).
+struct Out {
+  char* p;
+  void byte(std::uint8_t b) { *p++ = static_cast<char>(b); }
+  void str(std::string_view s) {
+    if (s.size() < 32) {
+      byte(static_cast<std::uint8_t>(0xa0 | s.size()));
+    } else {
+      byte(0xd9);
+      byte(static_cast<std::uint8_t>(s.size()));
+    }
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  }
+  void uint(std::uint64_t v) {
+    if (v < 128) return byte(static_cast<std::uint8_t>(v));
+    byte(0xcf);
+    for (int i = 7; i >= 0; --i) byte(static_cast<std::uint8_t>(v >> (8 * i)));
+  }
 };
+
+std::size_t write(char* out, std::uint8_t kind, std::string_view channel, bool has_channel,
+                  std::string_view event, std::string_view sender, bool echo, std::uint64_t seq) {
+  Out o{out};
+  o.byte(0x97);  // fixarray of 7
+  o.byte(kVersion);
+  o.byte(kind);
+  if (has_channel) {
+    o.str(channel);
+  } else {
+    o.byte(0xc0);
+  }
+  o.str(event);
+  o.str(sender);
+  o.byte(echo ? 0xc3 : 0xc2);
+  o.uint(seq);
+  return static_cast<std::size_t>(o.p - out);
+}
 
 }  // namespace
 
-std::string encode_header(const internal::Envelope& e, std::uint64_t seq) {
-  std::string out;
-  out.reserve(32 + e.event().size() + e.channel_or_empty().size() + e.sender().size());
-  StringWriter w{&out};
-  msgpack::packer<StringWriter> pk(w);
-  pk.pack_array(7);
-  pk.pack_uint8(kVersion);
-  pk.pack_uint8(static_cast<std::uint8_t>(e.kind()));
-  if (e.is_broadcast()) {
-    pk.pack_nil();
-  } else {
-    pk.pack(e.channel_or_empty());
-  }
-  pk.pack(e.event());
-  pk.pack(e.sender());
-  if (e.echo()) {
-    pk.pack_true();
-  } else {
-    pk.pack_false();
-  }
-  pk.pack_uint64(seq);
-  return out;
+std::size_t write_header(char* out, const internal::Envelope& e, std::uint64_t seq) {
+  return write(out, static_cast<std::uint8_t>(e.kind()), e.channel_or_empty(), !e.is_broadcast(),
+               e.event(), e.sender(), e.echo(), seq);
 }
 
-std::string encode_probe_header(std::string_view sender) {
-  std::string out;
-  StringWriter w{&out};
-  msgpack::packer<StringWriter> pk(w);
-  pk.pack_array(7);
-  pk.pack_uint8(kVersion);
-  pk.pack_uint8(kProbeKind);
-  pk.pack_nil();
-  pk.pack(std::string_view("probe"));
-  pk.pack(sender);
-  pk.pack_false();
-  pk.pack_uint64(0);
-  return out;
+std::size_t write_probe_header(char* out, std::string_view sender) {
+  return write(out, kProbeKind, {}, false, "probe", sender, false, 0);
+}
+
+std::string encode_header(const internal::Envelope& e, std::uint64_t seq) {
+  char buffer[kMaxHeaderBytes];
+  return std::string(buffer, write_header(buffer, e, seq));
 }
 
 namespace {
-bool reference(msgpack::type::object_type, std::size_t, void*) { return true; }
+
+// Reads the few msgpack types a header holds; no allocation.
+class In {
+ public:
+  explicit In(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
+  std::size_t consumed(std::string_view s) const { return static_cast<std::size_t>(p_ - s.data()); }
+  bool array_header(std::uint32_t& n) {
+    if (p_ >= end_) return false;
+    const auto b = static_cast<std::uint8_t>(*p_);
+    if ((b & 0xf0) == 0x90) {
+      n = b & 0x0f;
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  bool uint(std::uint64_t& v) {
+    if (p_ >= end_) return false;
+    const auto b = static_cast<std::uint8_t>(*p_++);
+    if (b < 0x80) {
+      v = b;
+      return true;
+    }
+    int width = b == 0xcc ? 1 : b == 0xcd ? 2 : b == 0xce ? 4 : b == 0xcf ? 8 : 0;
+    if (width == 0 || end_ - p_ < width) return false;
+    v = 0;
+    for (int i = 0; i < width; ++i) v = (v << 8) | static_cast<std::uint8_t>(*p_++);
+    return true;
+  }
+  bool nil() {
+    if (p_ < end_ && static_cast<std::uint8_t>(*p_) == 0xc0) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  bool boolean(bool& v) {
+    if (p_ >= end_) return false;
+    const auto b = static_cast<std::uint8_t>(*p_);
+    if (b != 0xc2 && b != 0xc3) return false;
+    v = b == 0xc3;
+    ++p_;
+    return true;
+  }
+  bool str(std::string_view& s) {
+    if (p_ >= end_) return false;
+    const auto b = static_cast<std::uint8_t>(*p_++);
+    std::size_t n;
+    if ((b & 0xe0) == 0xa0) {
+      n = b & 0x1f;
+    } else if (b == 0xd9 && p_ < end_) {
+      n = static_cast<std::uint8_t>(*p_++);
+    } else if (b == 0xda && end_ - p_ >= 2) {
+      n = (std::size_t{static_cast<std::uint8_t>(p_[0])} << 8) | static_cast<std::uint8_t>(p_[1]);
+      p_ += 2;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end_ - p_) < n) return false;
+    s = std::string_view(p_, n);
+    p_ += n;
+    return true;
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
 
 absl::Status bad(std::string_view why) {
   return absl::InvalidArgumentError(cat("herald zmq: malformed message: ", why));
 }
+
 }  // namespace
 
-absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view header,
-                               std::string_view body, std::size_t max_body_bytes) {
-  msgpack::object_handle handle;
-  try {
-    std::size_t offset = 0;
-    handle = msgpack::unpack(header.data(), header.size(), offset, reference);
-    if (offset != header.size()) return bad("trailing bytes after the header");
-  } catch (const std::exception& e) {
-    return bad(cat("header is not msgpack (", e.what(), ")"));
+absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
+                               std::size_t max_body_bytes) {
+  In in(message);
+  std::uint32_t n = 0;
+  std::uint64_t version = 0, kind_number = 0, seq = 0;
+  std::string_view channel, event, sender;
+  bool has_channel = false, echo = false;
+  if (!in.array_header(n) || n != 7) return bad("the header must be an array of 7");
+  if (!in.uint(version) || version != kVersion) return bad("unsupported header version (expected 1)");
+  if (!in.uint(kind_number) || kind_number > kProbeKind) return bad("kind must be 0..5");
+  if (!in.nil()) {
+    if (!in.str(channel)) return bad("channel must be a str or nil");
+    has_channel = true;
   }
-  const msgpack::object& h = handle.get();
-  if (h.type != msgpack::type::ARRAY || h.via.array.size != 7) {
-    return bad("header must be an array of 7");
-  }
-  const msgpack::object* f = h.via.array.ptr;
-  if (f[0].type != msgpack::type::POSITIVE_INTEGER || f[0].via.u64 != kVersion) {
-    return bad("unsupported header version (expected 1)");
-  }
-  if (f[1].type != msgpack::type::POSITIVE_INTEGER || f[1].via.u64 > kProbeKind) {
-    return bad("kind must be 0..5");
-  }
-  const auto kind_number = static_cast<std::uint8_t>(f[1].via.u64);
-  auto text = [](const msgpack::object& o) { return std::string_view(o.via.str.ptr, o.via.str.size); };
-  if (f[3].type != msgpack::type::STR || f[4].type != msgpack::type::STR ||
-      f[5].type != msgpack::type::BOOLEAN || f[6].type != msgpack::type::POSITIVE_INTEGER) {
+  if (!in.str(event) || !in.str(sender) || !in.boolean(echo) || !in.uint(seq)) {
     return bad("header fields have the wrong types (event: str, sender: str, echo: bool, seq: uint)");
   }
+  const std::string_view body = message.substr(in.consumed(message));
   Decoded out;
-  out.seq = f[6].via.u64;
+  out.seq = seq;
   if (kind_number == kProbeKind) {
-    if (topic.size() < 3 || topic.front() != 'p' || topic.back() != kTopicEnd ||
-        f[2].type != msgpack::type::NIL) {
+    if (topic.size() < 3 || topic.front() != 'p' || topic.back() != kTopicEnd || has_channel) {
       return bad("a probe travels on a probe topic with a nil channel");
     }
     out.probe = true;
     return out;
   }
   const auto kind = static_cast<EnvelopeKind>(kind_number);
-  const std::string_view event = text(f[3]);
-  const std::string_view sender = text(f[4]);
   if (absl::Status s = internal::validate_name("event", event); !s.ok()) return s;
   if (sender.empty() || sender.size() > internal::kMaxNameBytes) return bad("sender id must be 1-255 bytes");
-  std::string_view channel;
   if (kind == EnvelopeKind::broadcast) {
-    if (f[2].type != msgpack::type::NIL) return bad("a broadcast has a nil channel");
+    if (has_channel) return bad("a broadcast has a nil channel");
     if (topic != kBroadcastTopic) return bad("a broadcast must travel on the broadcast topic");
   } else {
-    if (f[2].type != msgpack::type::STR) return bad("channel must be a str");
-    channel = text(f[2]);
+    if (!has_channel) return bad("channel must be a str");
     if (absl::Status s = internal::validate_name("channel", channel); !s.ok()) return s;
     if (topic.size() != channel.size() + 2 || topic.front() != 'c' || topic.back() != kTopicEnd ||
         topic.substr(1, channel.size()) != channel) {
@@ -138,11 +213,10 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view header,
     return absl::ResourceExhaustedError(cat("herald zmq: body of ", body.size(),
                                             " bytes exceeds the limit of ", max_body_bytes));
   }
-  absl::StatusOr<Message> message = Message::from_msgpack(
+  absl::StatusOr<Message> m = Message::from_msgpack(
       std::span<const std::byte>(reinterpret_cast<const std::byte*>(body.data()), body.size()));
-  if (!message.ok()) return message.status();
-  out.envelope = internal::Envelope::make(kind, channel, event, sender, *std::move(message),
-                                          f[5].via.boolean);
+  if (!m.ok()) return m.status();
+  out.envelope = internal::Envelope::make(kind, channel, event, sender, *std::move(m), echo);
   return out;
 }
 

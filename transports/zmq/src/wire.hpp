@@ -2,12 +2,11 @@
 // envelope header and the control messages.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "herald/internal/envelope.hpp"
@@ -27,12 +26,21 @@ inline constexpr std::uint8_t kProbeKind = 5;
 inline constexpr int kPublishPortOffset = 1;
 inline constexpr int kSubscribePortOffset = 2;
 
+// Largest topic (channel of 255 bytes) and header (three names of 255 bytes).
+inline constexpr std::size_t kMaxTopicBytes = 2 + 255;
+inline constexpr std::size_t kMaxHeaderBytes = 1024;
+
 std::string channel_topic(std::string_view channel);
+// Writes the topic of `envelope` into `out` (kMaxTopicBytes); returns its size.
+std::size_t write_topic(char* out, const internal::Envelope& envelope);
 std::string probe_topic(std::string_view socket_id, std::uint64_t n);
 
-// msgpack [1, kind, channel|nil, event, sender, echo, seq]
+// The header, msgpack [1, kind, channel|nil, event, sender, echo, seq],
+// written into `out` (kMaxHeaderBytes); returns its size. The second frame of
+// a data message is the header immediately followed by the body.
+std::size_t write_header(char* out, const internal::Envelope& envelope, std::uint64_t seq);
+std::size_t write_probe_header(char* out, std::string_view sender);
 std::string encode_header(const internal::Envelope& envelope, std::uint64_t seq);
-std::string encode_probe_header(std::string_view sender);
 
 struct Decoded {
   internal::EnvelopePtr envelope;
@@ -40,9 +48,9 @@ struct Decoded {
   bool probe = false;
 };
 
-// Validates everything a peer sent (frame contents, names, body limit, topic
+// Validates everything a peer sent (header fields, names, body limit, topic
 // agreeing with the header); kInvalidArgument saying what was wrong.
-absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view header,
-                               std::string_view body, std::size_t max_body_bytes);
+absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
+                               std::size_t max_body_bytes);
 
 }  // namespace herald::zmq_wire

@@ -17,6 +17,7 @@
 #include <zmq_addon.hpp>
 
 #include "herald/hub.hpp"
+#include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
 #include "wire.hpp"
 
@@ -144,22 +145,24 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   absl::Status publish(const internal::EnvelopePtr& envelope) {
+    char topic[zmq_wire::kMaxTopicBytes];
+    const std::size_t topic_size = zmq_wire::write_topic(topic, *envelope);
+    char header[zmq_wire::kMaxHeaderBytes];
+    const auto body = envelope->body().bytes();
     std::lock_guard lock(pub_mu_);
     if (!pub_) return absl::UnavailableError("herald zmq: not connected to the broker");
-    const std::string topic = envelope->is_broadcast()
-                                  ? std::string(zmq_wire::kBroadcastTopic)
-                                  : zmq_wire::channel_topic(envelope->channel_or_empty());
-    const std::uint64_t seq = ++seqs_[topic];
-    const std::string header = zmq_wire::encode_header(*envelope, seq);
-    // The body frame is the Message's own bytes, kept alive by a reference.
-    auto* keep = new Message(envelope->body());
-    auto bytes = keep->bytes();
-    zmq::message_t body(const_cast<std::byte*>(bytes.data()), bytes.size(),
-                        [](void*, void* hint) { delete static_cast<Message*>(hint); }, keep);
+    const std::string_view topic_view(topic, topic_size);
+    auto seq = seqs_.find(topic_view);
+    if (seq == seqs_.end()) seq = seqs_.emplace(std::string(topic_view), 0).first;
+    const std::size_t header_size = zmq_wire::write_header(header, *envelope, ++seq->second);
+    // One frame: the header, then the body (one allocation inside libzmq,
+    // none at all for the smallest messages).
+    zmq::message_t message(header_size + body.size());
+    std::memcpy(message.data(), header, header_size);
+    std::memcpy(static_cast<char*>(message.data()) + header_size, body.data(), body.size());
     try {
-      pub_->send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      pub_->send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-      pub_->send(body, zmq::send_flags::dontwait);
+      pub_->send(zmq::buffer(topic, topic_size), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      pub_->send(message, zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
       return absl::UnavailableError(cat("herald zmq: send failed: ", e.what()));
     }
@@ -209,13 +212,14 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void loop_once() {
-    std::vector<zmq::pollitem_t> items;
-    items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
-    if (dealer_) items.push_back({dealer_->handle(), 0, ZMQ_POLLIN, 0});
-    if (sub_) items.push_back({sub_->handle(), 0, ZMQ_POLLIN, 0});
-    if (monitor_) items.push_back({monitor_->handle(), 0, ZMQ_POLLIN, 0});
+    zmq::pollitem_t items[4];
+    std::size_t count = 0;
+    items[count++] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
+    if (dealer_) items[count++] = {dealer_->handle(), 0, ZMQ_POLLIN, 0};
+    if (sub_) items[count++] = {sub_->handle(), 0, ZMQ_POLLIN, 0};
+    if (monitor_) items[count++] = {monitor_->handle(), 0, ZMQ_POLLIN, 0};
     auto timeout = syncs_.empty() ? 50ms : kProbeInterval;
-    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(timeout));
+    zmq::poll(items, count, std::chrono::milliseconds(timeout));
     if (stop_.load()) return;
     std::size_t i = 1;
     if (items[0].revents & ZMQ_POLLIN) {
@@ -467,10 +471,11 @@ class Core : public std::enable_shared_from_this<Core> {
     sync.last_sent = Clock::now();
     std::lock_guard lock(pub_mu_);
     if (!pub_) return;
-    const std::string header = zmq_wire::encode_probe_header(socket_id_);
+    char message[zmq_wire::kMaxHeaderBytes + 1];
+    std::size_t size = zmq_wire::write_probe_header(message, socket_id_);
+    message[size++] = '\xc0';  // nil body
     pub_->send(zmq::buffer(sync.topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-    pub_->send(zmq::buffer(header), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-    pub_->send(zmq::buffer(std::string_view("\xc0")), zmq::send_flags::dontwait);
+    pub_->send(zmq::buffer(message, size), zmq::send_flags::dontwait);
   }
 
   void probe_arrived(std::string_view topic) {
@@ -624,18 +629,25 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void read_data() {
     auto events = events_.lock();  // keeps the connection alive while its listeners run
+    last_heard_ = Clock::now();
     for (int i = 0; i < 4096 && sub_; ++i) {
-      std::vector<zmq::message_t> frames;
-      if (!zmq::recv_multipart(*sub_, std::back_inserter(frames), zmq::recv_flags::dontwait)) return;
-      last_heard_ = Clock::now();
-      if (frames.size() != 3) {
+      if (!sub_->recv(topic_frame_, zmq::recv_flags::dontwait)) return;
+      // Exactly two frames: the topic, then header + body. (The parts of a
+      // message arrive together, so these receives never wait.)
+      if (!topic_frame_.more()) {
         malformed_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      const std::string_view topic = frames[0].to_string_view();
+      if (!sub_->recv(message_frame_, zmq::recv_flags::none)) return;
+      if (message_frame_.more()) {
+        while (message_frame_.more() && sub_->recv(message_frame_, zmq::recv_flags::none)) {
+        }
+        malformed_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      const std::string_view topic = topic_frame_.to_string_view();
       absl::StatusOr<zmq_wire::Decoded> decoded =
-          zmq_wire::decode(topic, frames[1].to_string_view(), frames[2].to_string_view(),
-                           max_message_bytes_.load());
+          zmq_wire::decode(topic, message_frame_.to_string_view(), max_message_bytes_.load());
       if (!decoded.ok()) {
         malformed_.fetch_add(1, std::memory_order_relaxed);
         continue;
@@ -652,13 +664,17 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void track_sequence(std::string_view sender, std::string_view topic, std::uint64_t seq) {
-    if (last_seq_.size() >= kMaxTrackedSenders) last_seq_.clear();
-    std::string key;
-    key.reserve(sender.size() + 1 + topic.size());
-    key.append(sender).push_back('\xff');
-    key.append(topic);
-    auto [it, inserted] = last_seq_.try_emplace(std::move(key), seq);
-    if (inserted) return;
+    char key_buffer[internal::kMaxNameBytes + 1 + zmq_wire::kMaxTopicBytes];
+    std::memcpy(key_buffer, sender.data(), sender.size());
+    key_buffer[sender.size()] = zmq_wire::kTopicEnd;
+    std::memcpy(key_buffer + sender.size() + 1, topic.data(), topic.size());
+    const std::string_view key(key_buffer, sender.size() + 1 + topic.size());
+    auto it = last_seq_.find(key);
+    if (it == last_seq_.end()) {
+      if (last_seq_.size() >= kMaxTrackedSenders) last_seq_.clear();
+      last_seq_.emplace(std::string(key), seq);
+      return;
+    }
     if (seq > it->second + 1) lost_.fetch_add(seq - it->second - 1, std::memory_order_relaxed);
     it->second = std::max(it->second, seq);
   }
@@ -679,7 +695,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::mutex pub_mu_;
   std::unique_ptr<zmq::socket_t> pub_;
-  std::unordered_map<std::string, std::uint64_t> seqs_;  // per topic, under pub_mu_
+  internal::NameMap<std::uint64_t> seqs_;  // per topic, under pub_mu_
 
   std::atomic<std::size_t> max_message_bytes_{1 << 20};
   std::atomic<std::uint64_t> malformed_{0};
@@ -697,7 +713,9 @@ class Core : public std::enable_shared_from_this<Core> {
   std::unordered_map<std::uint64_t, Awaiting> awaiting_;
   Clock::time_point hello_sent_, last_heard_, last_ping_, next_attempt_;
   int attempt_ = 0;
-  std::unordered_map<std::string, std::uint64_t> last_seq_;
+  internal::NameMap<std::uint64_t> last_seq_;
+  zmq::message_t topic_frame_;
+  zmq::message_t message_frame_;
 };
 
 class ZmqTransport final : public internal::Transport {
