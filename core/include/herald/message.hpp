@@ -16,6 +16,8 @@
 #include <msgpack.hpp>
 
 #include <atomic>
+#include <concepts>
+#include <iterator>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -90,6 +92,14 @@ class MessageWriter {
   MessageBlock* block_;
 };
 
+// std::string, Bytes and the like: their encoded size is known up front.
+template <class T>
+concept contiguous_bytes = requires(const T& t) {
+  { t.size() } -> std::convertible_to<std::size_t>;
+  std::data(t);
+  requires sizeof(*std::data(t)) == 1;
+};
+
 // Decodes `bytes` into a msgpack object (strings and bin reference `bytes`),
 // then converts it; throws DecodeError naming `type_name` on mismatch.
 msgpack::object_handle unpack_for_decode(std::span<const std::byte> bytes, const char* type_name);
@@ -139,8 +149,7 @@ class Message {
     } else {
       // Byte strings and strings of known size get a block that fits at once.
       internal::MessageWriter writer = [&] {
-        if constexpr (requires { value.size(); std::data(value); } &&
-                      sizeof(*std::data(value)) == 1) {
+        if constexpr (internal::contiguous_bytes<T>) {
           return internal::MessageWriter(value.size() + 5);  // + the str/bin header
         } else {
           return internal::MessageWriter();
