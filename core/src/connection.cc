@@ -97,7 +97,7 @@ absl::Status Connection::usable(std::string_view operation) const {
 
 absl::Status Connection::await_connected(std::string_view operation) {
   if (state() == State::connected) return absl::OkStatus();
-  if (t_dispatch_depth > 0) {
+  if (t_dispatch_depth > 0 || t_on_transport_thread) {
     // A listener may be running on the transport's own thread: waiting here
     // could wait for ourselves.
     return absl::UnavailableError(internal::cat("herald: ", operation,
@@ -114,6 +114,11 @@ absl::Status Connection::await_connected(std::string_view operation) {
         "herald: ", operation, ": not connected within ", options_.timeout.count(), " ms"));
   }
   return usable(operation);
+}
+
+bool Connection::ready_for_more() const noexcept {
+  return options_.dispatch != Dispatch::queued || options_.overflow != Overflow::block ||
+         inbox_.depth() < options_.inbox_capacity;
 }
 
 std::vector<std::string> Connection::channels_to_restore() {
@@ -230,8 +235,10 @@ absl::Status Connection::open() {
 void Connection::close() {
   State previous = state_.exchange(State::closed, std::memory_order_seq_cst);
   if (previous == State::closed) return;
-  if (transport_) transport_->close();
+  // The inbox first: it wakes any producer (a transport's thread included)
+  // waiting for room, so that closing the transport never waits on it.
   bump(dropped_closed_, inbox_.close());
+  if (transport_) transport_->close();
   {
     std::lock_guard lock(mu_);
     bump(dropped_closed_, buffered_.size());
@@ -339,7 +346,8 @@ bool Connection::try_become_dispatcher() noexcept {
 
 Inbox::Wait Connection::wait_policy() const noexcept {
   const auto self = std::this_thread::get_id();
-  if (t_dispatch_depth > 0 || poller_.load(std::memory_order_relaxed) == self ||
+  if (t_dispatch_depth > 0 || t_on_transport_thread ||
+      poller_.load(std::memory_order_relaxed) == self ||
       dispatcher_.load(std::memory_order_relaxed) == self) {
     return Inbox::Wait::never;
   }
@@ -483,7 +491,7 @@ absl::Status Connection::join(std::string_view channel, std::optional<bool> echo
   if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
   if (absl::Status s = usable("join"); !s.ok()) return rejected(s);
   const bool e = echo.value_or(options_.echo_messages);
-  const bool in_listener = t_dispatch_depth > 0;
+  const bool in_listener = t_dispatch_depth > 0 || t_on_transport_thread;
   // From a listener, never wait: "OK, in order", applied by whoever can.
   if (!own_membership(/*block=*/!in_listener)) {
     std::lock_guard lock(mu_);
@@ -513,7 +521,7 @@ absl::Status Connection::leave(std::string_view channel, std::optional<bool> ech
   if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
   if (absl::Status s = usable("leave"); !s.ok()) return rejected(s);
   const bool e = echo.value_or(options_.echo_messages);
-  const bool owner = own_membership(/*block=*/t_dispatch_depth == 0);
+  const bool owner = own_membership(/*block=*/t_dispatch_depth == 0 && !t_on_transport_thread);
   bool apply_now = false;
   {
     std::lock_guard lock(mu_);
@@ -545,6 +553,13 @@ Message Connection::profile() const {
 
 absl::Status Connection::update_profile(Message data, std::optional<bool> echo) {
   if (absl::Status s = usable("update_profile"); !s.ok()) return rejected(s);
+  const std::size_t size = data.bytes().size();
+  const std::size_t limit = transport_->max_message_bytes();
+  if (size > limit) {
+    return rejected(absl::ResourceExhaustedError(
+        internal::cat("herald: profile is ", size, " bytes; the limit is ", limit,
+            " (HubOptions::max_message_bytes, the same as for a message body)")));
+  }
   {
     std::lock_guard lock(mu_);
     profile_ = std::move(data);

@@ -211,6 +211,62 @@ TEST(ZmqTransport, WhileTheBrokerIsDownSendsBufferBoundedAndReconnectsBackOff) {
   EXPECT_EQ(errors[0].code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(ZmqTransport, AClientTheBrokerExpiredComesBackWithItsChannels) {
+  auto broker = start_broker({.endpoint = "tcp://127.0.0.1:0",
+                              .session_timeout = std::chrono::milliseconds(400)});
+  auto rx = connect(broker->url());
+  auto tx = connect(broker->url());
+  Collector c;
+  rx->on("n", c.listener());
+  std::atomic<bool> blocked_once{false};
+  rx->on("stall", [&](const Payload&) {
+    // A listener on the I/O thread that takes longer than the broker waits:
+    // no pings go out, and the broker forgets this client.
+    std::this_thread::sleep_for(1200ms);
+    blocked_once = true;
+  });
+  ASSERT_TRUE(rx->join("room", false).ok());
+  ASSERT_TRUE(tx->send("room", "stall", 0).ok());
+  ASSERT_TRUE(eventually([&] { return blocked_once.load(); }));
+  // It notices, reconnects and rejoins; messages reach it again.
+  ASSERT_TRUE(eventually([&] {
+    if (!rx->is_connected()) return false;
+    (void)tx->send("room", "n", 1);
+    return c.size() > 0;
+  }));
+  EXPECT_GE(broker->stats().sessions_expired, 1u);
+}
+
+TEST(ZmqTransport, AnotherPeerCannotTakeOverASocketId) {
+  auto broker = start_broker();
+  auto victim = connect(broker->url());
+  Collector c;
+  victim->on("n", c.listener());
+  ASSERT_TRUE(victim->join("room", false).ok());
+  zmq::context_t ctx;
+  zmq::socket_t dealer(ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.connect("tcp://127.0.0.1:" + std::to_string(broker->port()));
+  msgpack::sbuffer hello;
+  msgpack::packer<msgpack::sbuffer> pk(hello);
+  pk.pack_array(5);
+  pk.pack(std::string_view("hello"));
+  pk.pack(1);
+  pk.pack(victim->get_socket_id());
+  pk.pack(std::string_view("guessed-token"));
+  pk.pack(false);
+  dealer.send(zmq::buffer(hello.data(), hello.size()));
+  zmq::message_t reply;
+  zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+  ASSERT_GT(zmq::poll(&item, 1, 5000ms), 0);
+  ASSERT_TRUE(dealer.recv(reply));
+  EXPECT_NE(reply.to_string().find("refused"), std::string::npos);
+  EXPECT_NE(reply.to_string().find("in use"), std::string::npos);
+  auto tx = connect(broker->url());
+  ASSERT_TRUE(tx->send("room", "n", 1).ok());
+  ASSERT_TRUE(c.wait_for(1));  // the victim's membership is intact
+}
+
 // ---------------------------------------------------------------- bad input
 
 // A raw ZeroMQ publisher, made to pass the broker's subscribe-all first.
@@ -365,6 +421,11 @@ TEST(ZmqTransport, SessionEnforcementRefusesPeersWithoutAValidToken) {
     ASSERT_TRUE(eventually([&] { return refused.load(); })) << "token: " << token;
     EXPECT_FALSE(vader.is_connected());
     EXPECT_EQ(vader.send("rebels", "hello", 2).code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_EQ(vader.join("rebels").code(), absl::StatusCode::kUnauthenticated);
+    // Trying again is refused again, the same way.
+    refused = false;
+    ASSERT_TRUE(vader.open().ok());
+    ASSERT_TRUE(eventually([&] { return refused.load(); })) << "token: " << token;
     EXPECT_EQ(vader.join("rebels").code(), absl::StatusCode::kUnauthenticated);
   }
 

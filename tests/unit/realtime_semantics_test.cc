@@ -198,6 +198,59 @@ TEST_P(Semantics, JoinIsIdempotent) {
   EXPECT_EQ(c.count("e"), 1u);
 }
 
+TEST_P(Semantics, OneLeaveUndoesAnyNumberOfJoins) {
+  auto sender = connect();
+  auto rx = connect();
+  Collector c;
+  rx->on_any(c.listener());
+  ASSERT_TRUE(rx->join("room", false).ok());
+  ASSERT_TRUE(rx->join("room", false).ok());
+  ASSERT_TRUE(rx->join("other", false).ok());
+  ASSERT_TRUE(rx->leave("room", false).ok());
+  ASSERT_TRUE(sender->send("room", "e", 1).ok());
+  ASSERT_TRUE(sender->send("other", "marker", 2).ok());
+  ASSERT_TRUE(c.wait_for_event("marker"));
+  EXPECT_EQ(c.count("e"), 0u);
+}
+
+TEST_P(Semantics, RejoiningIsNotMistakenForLoss) {
+  auto sender = connect();
+  auto rx = connect();
+  Collector c;
+  rx->on("n", c.listener());
+  ASSERT_TRUE(rx->join("room", false).ok());
+  ASSERT_TRUE(sender->send("room", "n", 0).ok());
+  ASSERT_TRUE(c.wait_for(1));
+  ASSERT_TRUE(rx->leave("room", false).ok());
+  for (int i = 1; i <= 10; ++i) ASSERT_TRUE(sender->send("room", "n", i).ok());  // not for rx
+  ASSERT_TRUE(rx->join("room", false).ok());
+  ASSERT_TRUE(sender->send("room", "n", 11).ok());
+  // (Over a network, some of 1..10 may still be on their way to the broker
+  // when the rejoin takes effect there, and arrive: that is not a loss.)
+  ASSERT_TRUE(eventually([&] { return c.all().back().message.as<int>() == 11; }));
+  EXPECT_EQ(rx->stats().lost_in_transit, 0u);
+}
+
+TEST_P(Semantics, ProfileOverTheMessageLimitIsResourceExhausted) {
+  auto rt = connect();
+  EXPECT_EQ(rt->update_profile(Bytes(2 << 20)).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(rt->update_profile(std::string("small")).ok());
+}
+
+TEST_P(Semantics, CloseWithAFullQueuedInboxReturns) {
+  Options o;
+  o.dispatch = Dispatch::queued;
+  o.inbox_capacity = 4;
+  auto rx = connect(o);
+  auto tx = connect();
+  rx->on("e", [](const Payload&) {});
+  ASSERT_TRUE(rx->join("room", false).ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(tx->send("room", "e", i).ok());
+  ASSERT_TRUE(eventually([&] { return rx->stats().inbox_depth >= 4; }));
+  rx->close();  // nobody polls, and the inbox is full: must not wait for either
+  EXPECT_GE(rx->stats().dropped_closed, 4u);
+}
+
 TEST_P(Semantics, LeaveStopsDeliveryAndLeavingUnjoinedIsOk) {
   auto sender = connect();
   auto rx = connect();

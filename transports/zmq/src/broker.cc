@@ -6,6 +6,7 @@
 #include <atomic>
 #include <charconv>
 #include <map>
+#include <random>
 #include <mutex>
 #include <set>
 #include <string>
@@ -76,6 +77,7 @@ struct ZmqBroker::State {
   struct Session {
     std::string socket_id;
     std::string routing_id;
+    std::string resume_token;  // proves a reconnecting client is the same one
     std::set<std::string> channels;
     std::string profile = std::string(1, '\xc0');  // msgpack nil
     std::chrono::steady_clock::time_point last_seen;
@@ -83,6 +85,9 @@ struct ZmqBroker::State {
   std::unordered_map<std::string, Session> sessions;           // by routing id
   std::unordered_map<std::string, std::string> by_socket_id;   // socket id -> routing id
   internal::NameMap<std::set<std::string>> members;            // channel -> socket ids
+  std::mt19937_64 rng{std::random_device{}()};
+  static constexpr std::size_t kMaxSessions = 100'000;
+  static constexpr std::size_t kMaxChannelsPerSession = 65'536;
 
   // Readable from any thread.
   std::atomic<std::size_t> session_count{0};
@@ -153,6 +158,10 @@ absl::Status ZmqBroker::start() {
     return absl::InvalidArgumentError(cat("herald: broker endpoint \"", ep,
                                           "\": the port must be 0 to 65533 (P+1 and P+2 are used too)"));
   }
+  if (s.options.session_timeout < std::chrono::milliseconds(300)) {
+    return absl::InvalidArgumentError(
+        "herald: broker session_timeout must be at least 300 ms (clients ping at a third of it)");
+  }
   const bool secure = !s.options.session_secret.empty();
   s.ctx = std::make_unique<zmq::context_t>(1);
   s.inproc_prefix = cat("inproc://herald-broker-", g_broker_counter.fetch_add(1));
@@ -176,7 +185,7 @@ absl::Status ZmqBroker::start() {
       return sock;
     };
     zmq::socket_t router = make(zmq::socket_type::router);
-    router.set(zmq::sockopt::maxmsgsize, std::int64_t{64 * 1024});
+    router.set(zmq::sockopt::maxmsgsize, frame_limit(s.options.max_message_bytes));
     router.set(zmq::sockopt::router_handover, 1);
     zmq::socket_t xsub = make(zmq::socket_type::xsub);
     xsub.set(zmq::sockopt::maxmsgsize, frame_limit(s.options.max_message_bytes));
@@ -405,40 +414,75 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
   control_requests.fetch_add(1);
 
   if (command == "hello") {
+    // ["hello", 1, socket_id, resume_token, keep_channels]
     auto socket_id = str(2);
-    if (n < 3 || f[1].type != msgpack::type::POSITIVE_INTEGER || !socket_id ||
-        socket_id->empty() || socket_id->size() > internal::kMaxNameBytes) {
-      return malformed(0, "hello is [\"hello\", 1, socket_id]");
+    auto resume = str(3);
+    if (n < 5 || f[1].type != msgpack::type::POSITIVE_INTEGER || !socket_id ||
+        socket_id->empty() || socket_id->size() > internal::kMaxNameBytes || !resume ||
+        f[4].type != msgpack::type::BOOLEAN) {
+      return malformed(0, "hello is [\"hello\", 1, socket_id, resume_token, keep_channels]");
     }
-    if (f[1].via.u64 != zmq_wire::kVersion) {
+    auto refuse_hello = [&](const std::string& why) {
       pk.pack_array(2);
       pk.pack(std::string_view("refused"));
-      pk.pack(cat("herald broker: protocol version ", f[1].via.u64, " is not supported (1 is)"));
-      return send_reply();
+      pk.pack(why);
+      send_reply();
+    };
+    if (f[1].via.u64 != zmq_wire::kVersion) {
+      return refuse_hello(
+          cat("herald broker: protocol version ", f[1].via.u64, " is not supported (1 is)"));
+    }
+    const bool keep_channels = f[4].via.boolean;
+    // A connection that already said hello as someone else leaves first.
+    if (auto mine = sessions.find(routing_id);
+        mine != sessions.end() && mine->second.socket_id != *socket_id) {
+      remove_session(pub, routing_id);
     }
     Session fresh;
     fresh.socket_id = std::string(*socket_id);
-    // The same client again (reconnected with a new identity): it keeps its
-    // channels and profile, so rejoining is idempotent for the others.
     if (auto old = by_socket_id.find(fresh.socket_id); old != by_socket_id.end()) {
       auto s = sessions.find(old->second);
-      if (s != sessions.end()) {
+      if (s != sessions.end() && s->second.routing_id != routing_id) {
+        // The same client again, reconnected with a new identity — if it can
+        // prove it: socket ids are visible to everyone, resume tokens are not.
+        if (s->second.resume_token.empty() || *resume != s->second.resume_token) {
+          return refuse_hello(cat("herald broker: socket id ", fresh.socket_id,
+                                  " is in use by another connection"));
+        }
+        if (!keep_channels) {
+          remove_session(pub, s->first);
+        } else {
+          // It keeps its channels and profile, so rejoining is idempotent for the others.
+          fresh.channels = std::move(s->second.channels);
+          fresh.profile = std::move(s->second.profile);
+          sessions.erase(s);
+        }
+      } else if (s != sessions.end()) {
         fresh.channels = std::move(s->second.channels);
         fresh.profile = std::move(s->second.profile);
         sessions.erase(s);
       }
     }
+    if (sessions.size() >= kMaxSessions) {
+      return refuse_hello(cat("herald broker: ", kMaxSessions, " sessions already"));
+    }
+    std::uint8_t random[16];
+    for (auto& b : random) b = static_cast<std::uint8_t>(rng());
+    fresh.resume_token = internal::base64(std::string_view(reinterpret_cast<char*>(random), 16));
     fresh.routing_id = routing_id;
     fresh.last_seen = std::chrono::steady_clock::now();
     by_socket_id[fresh.socket_id] = routing_id;
+    const std::string token = fresh.resume_token;
     sessions[routing_id] = std::move(fresh);
     refresh_counts();
-    pk.pack_array(5);
+    pk.pack_array(7);
     pk.pack(std::string_view("welcome"));
     pk.pack_uint8(zmq_wire::kVersion);
     pk.pack_uint64(options.max_message_bytes);
     pk.pack_int(port + zmq_wire::kPublishPortOffset);
     pk.pack_int(port + zmq_wire::kSubscribePortOffset);
+    pk.pack_uint64(static_cast<std::uint64_t>(options.session_timeout.count()));
+    pk.pack(token);
     return send_reply();
   }
 
@@ -446,10 +490,10 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
   const std::uint64_t req =
       n >= 2 && f[1].type == msgpack::type::POSITIVE_INTEGER ? f[1].via.u64 : 0;
   if (it == sessions.end()) {
-    pk.pack_array(3);
-    pk.pack(std::string_view("error"));
+    // Never said hello, or expired: the client must start over.
+    pk.pack_array(2);
+    pk.pack(std::string_view("unknown-session"));
     pk.pack_uint64(req);
-    pk.pack(std::string_view("herald broker: unknown session (say hello first)"));
     return send_reply();
   }
   Session& session = it->second;
@@ -476,6 +520,15 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
     }
     const bool echo = f[3].via.boolean;
     if (command == "join") {
+      if (session.channels.size() >= kMaxChannelsPerSession &&
+          !session.channels.count(std::string(*channel))) {
+        pk.pack_array(3);
+        pk.pack(std::string_view("error"));
+        pk.pack_uint64(req);
+        pk.pack(cat("herald broker: a connection may join at most ", kMaxChannelsPerSession,
+                    " channels"));
+        return send_reply();
+      }
       if (n >= 5) session.profile = pack_object(f[4]);
       if (session.channels.insert(std::string(*channel)).second) {
         members[*channel].insert(session.socket_id);

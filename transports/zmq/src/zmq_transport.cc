@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "absl/container/flat_hash_set.h"
 #include "herald/hub.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
@@ -97,8 +98,14 @@ class Core : public std::enable_shared_from_this<Core> {
   void start() {
     std::lock_guard lock(thread_mu_);
     if (thread_.joinable()) {
+      if (thread_.get_id() == std::this_thread::get_id()) {
+        // open() from a listener (after close(), or after a refusal): the
+        // loop starts over with fresh sockets once the listener returns.
+        stop_ = false;
+        restart_ = true;
+        return;
+      }
       if (!stop_.load()) return;
-      if (thread_.get_id() == std::this_thread::get_id()) return;  // closing from a listener
       thread_.join();
     }
     stop_ = false;
@@ -198,9 +205,23 @@ class Core : public std::enable_shared_from_this<Core> {
   // ---------------------------------------------------------------- I/O thread
 
   void run() {
+    internal::t_on_transport_thread = true;
+    // After close() / open(), what others sent meanwhile was not lost to us:
+    // sequences start over. (Across an outage they do not: gaps count.)
+    last_seq_.clear();
     try {
       connect_attempt();
-      while (!stop_.load()) loop_once();
+      while (!stop_.load() || restart_.load()) {
+        if (restart_.exchange(false)) {
+          if (phase_ == Phase::ready && dealer_) send_control_array("bye");
+          fail_commands(absl::UnavailableError("herald zmq: connection restarted"));
+          teardown();
+          last_seq_.clear();
+          attempt_ = 0;
+          connect_attempt();
+        }
+        loop_once();
+      }
     } catch (const std::exception& e) {
       if (auto events = events_.lock()) {
         events->transport_error(absl::InternalError(cat("herald zmq: I/O thread failed: ", e.what())));
@@ -215,22 +236,27 @@ class Core : public std::enable_shared_from_this<Core> {
     zmq::pollitem_t items[4];
     std::size_t count = 0;
     items[count++] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
+    // While the connection's inbox is full, data stays in ZeroMQ's queue
+    // (bounded by the high-water mark): look again shortly, keep serving the
+    // control socket (pings) meanwhile.
+    const bool data_wanted = sub_ && !backpressured_;
     if (dealer_) items[count++] = {dealer_->handle(), 0, ZMQ_POLLIN, 0};
-    if (sub_) items[count++] = {sub_->handle(), 0, ZMQ_POLLIN, 0};
+    if (data_wanted) items[count++] = {sub_->handle(), 0, ZMQ_POLLIN, 0};
     if (monitor_) items[count++] = {monitor_->handle(), 0, ZMQ_POLLIN, 0};
-    auto timeout = syncs_.empty() ? 50ms : kProbeInterval;
+    auto timeout = syncs_.empty() && !backpressured_ ? 50ms : kProbeInterval;
     zmq::poll(items, count, std::chrono::milliseconds(timeout));
-    if (stop_.load()) return;
+    if (stop_.load() && !restart_.load()) return;
     std::size_t i = 1;
     if (items[0].revents & ZMQ_POLLIN) {
-      std::uint64_t count;
-      [[maybe_unused]] auto n = ::read(wake_fd_, &count, sizeof count);
+      std::uint64_t wakes;
+      [[maybe_unused]] auto n = ::read(wake_fd_, &wakes, sizeof wakes);
     }
     const bool dealer_ready = dealer_ && (items[i++].revents & ZMQ_POLLIN);
-    const bool sub_ready = sub_ && (items[i++].revents & ZMQ_POLLIN);
+    const bool sub_ready = data_wanted ? (items[i++].revents & ZMQ_POLLIN) != 0 : backpressured_;
     const bool monitor_ready = monitor_ && (items[i++].revents & ZMQ_POLLIN);
     if (monitor_ready) read_monitor();
     if (dealer_ready && dealer_) read_control();
+    backpressured_ = false;
     if (sub_ready && sub_) read_data();
     if (phase_ == Phase::ready || phase_ == Phase::probing) run_commands();
     timers();
@@ -250,7 +276,7 @@ class Core : public std::enable_shared_from_this<Core> {
         for (Sync& sync : syncs_) {
           if (now - sync.last_sent >= kProbeInterval) send_probe(sync);
         }
-        if (now - last_ping_ >= kPingInterval) {
+        if (now - last_ping_ >= ping_interval_) {
           last_ping_ = now;
           send_control_array("ping");
         }
@@ -284,12 +310,14 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void connect_attempt() {
     teardown();
+    subscribed_.clear();
     const std::string host = cat("tcp://", url_.host, ":");
     dealer_ = make_socket(zmq::socket_type::dealer);
     monitor_endpoint_ = cat("inproc://herald-zmq-monitor-", g_monitor_counter.fetch_add(1));
     zmq_socket_monitor(dealer_->handle(), monitor_endpoint_.c_str(),
                        ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL);
+                           ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_SUCCEEDED);
+    handshake_ok_ = false;
     monitor_ = std::make_unique<zmq::socket_t>(client_context(), zmq::socket_type::pair);
     monitor_->set(zmq::sockopt::linger, 0);
     monitor_->connect(monitor_endpoint_);
@@ -306,10 +334,12 @@ class Core : public std::enable_shared_from_this<Core> {
     std::string hello;
     StringWriter w{&hello};
     msgpack::packer<StringWriter> pk(w);
-    pk.pack_array(3);
+    pk.pack_array(5);
     pk.pack(std::string_view("hello"));
     pk.pack_uint8(zmq_wire::kVersion);
     pk.pack(socket_id_);
+    pk.pack(resume_token_);
+    options_.auto_join_channels ? pk.pack_true() : pk.pack_false();
     dealer_->send(zmq::buffer(hello), zmq::send_flags::dontwait);
   }
 
@@ -345,6 +375,7 @@ class Core : public std::enable_shared_from_this<Core> {
     fail_commands(status);
     teardown();
     phase_ = Phase::refused;
+    stop_ = true;  // the thread ends; open() starts it again
     if (auto events = events_.lock()) events->transport_refused(status);
   }
 
@@ -367,7 +398,21 @@ class Core : public std::enable_shared_from_this<Core> {
             options_.session.empty() ? "the broker requires a session token (Options::session)"
                                      : "the broker does not use sessions (remove Options::session)")));
       }
+      if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        handshake_ok_ = true;
+        handshake_failures_ = 0;
+        continue;
+      }
       if (event == ZMQ_EVENT_DISCONNECTED && phase_ != Phase::backoff) {
+        // Closed before the security handshake completed, twice running: the
+        // mechanisms differ (a token where none is used, or none where one is
+        // required) — the broker closes before we may learn why.
+        if (!handshake_ok_ && ++handshake_failures_ >= 2) {
+          return refuse(absl::UnauthenticatedError(cat(
+              "herald zmq: security handshake with ", url_.text, " failed: ",
+              options_.session.empty() ? "the broker requires a session token (Options::session)"
+                                       : "the broker does not use sessions (remove Options::session)")));
+        }
         return lose("the broker closed the connection");
       }
     }
@@ -415,8 +460,20 @@ class Core : public std::enable_shared_from_this<Core> {
       if (n >= 3 && f[2].type == msgpack::type::POSITIVE_INTEGER) {
         max_message_bytes_.store(static_cast<std::size_t>(f[2].via.u64));
       }
+      if (n >= 6 && f[5].type == msgpack::type::POSITIVE_INTEGER) {
+        // Ping at a third of the broker's session timeout (at most every second).
+        ping_interval_ = std::min<std::chrono::milliseconds>(
+            kPingInterval, std::chrono::milliseconds(f[5].via.u64 / 3));
+      }
+      if (n >= 7 && f[6].type == msgpack::type::STR) {
+        resume_token_.assign(f[6].via.str.ptr, f[6].via.str.size);
+      }
       begin_probing();
       return;
+    }
+    if (what == "unknown-session") {
+      // Expired by the broker (or it restarted): start over, channels restored.
+      return lose("the broker no longer knows this connection");
     }
     if (what == "refused") {
       std::string why = n >= 2 && f[1].type == msgpack::type::STR
@@ -445,9 +502,7 @@ class Core : public std::enable_shared_from_this<Core> {
     sub_->set(zmq::sockopt::subscribe, zmq_wire::kBroadcastTopic);
     std::vector<std::string> channels;
     if (auto events = events_.lock()) channels = events->channels_to_restore();
-    for (const std::string& channel : channels) {
-      sub_->set(zmq::sockopt::subscribe, zmq_wire::channel_topic(channel));
-    }
+    for (const std::string& channel : channels) subscribe(channel);
     sync(nullptr, [this, channels] {
       for (const std::string& channel : channels) {
         control_request("join", channel, options_.echo_messages, nullptr, nullptr);
@@ -536,34 +591,70 @@ class Core : public std::enable_shared_from_this<Core> {
     return absl::InternalError(cat("herald zmq: unexpected reply \"", what, "\""));
   }
 
+  // Membership commands run one at a time, in order: a join still waiting for
+  // its probe is never overtaken by a later leave of the same channel.
   void run_commands() {
-    std::deque<Command> batch;
-    {
-      std::lock_guard lock(commands_mu_);
-      batch.swap(commands_);
+    while (!command_in_flight_) {
+      Command next;
+      {
+        std::lock_guard lock(commands_mu_);
+        if (commands_.empty()) return;
+        next = std::move(commands_.front());
+        commands_.pop_front();
+      }
+      run_command(std::move(next));
     }
-    for (Command& c : batch) run_command(std::move(c));
+  }
+
+  void subscribe(const std::string& channel) {
+    if (subscribed_.insert(channel).second) {
+      sub_->set(zmq::sockopt::subscribe, zmq_wire::channel_topic(channel));
+    }
+  }
+
+  void unsubscribe(const std::string& channel) {
+    if (subscribed_.erase(channel) == 0 || !sub_) return;
+    const std::string topic = zmq_wire::channel_topic(channel);
+    sub_->set(zmq::sockopt::unsubscribe, topic);
+    // Sequences on this topic start over if it is joined again.
+    for (auto it = last_seq_.begin(); it != last_seq_.end();) {
+      const std::string& key = it->first;
+      if (key.size() > topic.size() && key.compare(key.size() - topic.size(), topic.size(), topic) == 0) {
+        last_seq_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
   }
 
   void run_command(Command c) {
     auto pending = c.pending;
-    auto finish = [pending](absl::Status s) {
+    command_in_flight_ = true;
+    auto finish = [this, pending](absl::Status s) {
+      command_in_flight_ = false;
       if (pending) pending->finish(std::move(s));
     };
     switch (c.type) {
       case Command::Type::join:
-        sub_->set(zmq::sockopt::subscribe, zmq_wire::channel_topic(c.channel));
+        subscribe(c.channel);
         sync(pending, [this, channel = c.channel, echo = c.echo, pending, finish] {
           control_request("join", channel, echo, pending,
                           [finish](const msgpack::object& o) { finish(reply_status(o)); });
         });
         break;
       case Command::Type::leave:
+        // Unsubscribed, then a probe round trip: once leave() returns, the
+        // broker no longer sends us the channel, and what it sent before is
+        // dropped on arrival (read_data filters by subscription).
         control_request("leave", c.channel, c.echo, pending,
-                        [this, channel = c.channel, echo = c.echo, finish](const msgpack::object& o) {
-                          if (sub_) sub_->set(zmq::sockopt::unsubscribe, zmq_wire::channel_topic(channel));
-                          if (echo) deliver_own_leave(channel);
-                          finish(reply_status(o));
+                        [this, channel = c.channel, echo = c.echo, pending,
+                         finish](const msgpack::object& o) {
+                          absl::Status status = reply_status(o);
+                          unsubscribe(channel);
+                          sync(pending, [this, channel, echo, status, finish] {
+                            if (echo) deliver_own_leave(channel);
+                            finish(status);
+                          });
                         });
         break;
       case Command::Type::profile:
@@ -571,7 +662,8 @@ class Core : public std::enable_shared_from_this<Core> {
                         [finish](const msgpack::object& o) { finish(reply_status(o)); });
         break;
       case Command::Type::members:
-        control_request("members", c.channel, false, pending, [pending](const msgpack::object& o) {
+        control_request("members", c.channel, false, pending, [this, pending](const msgpack::object& o) {
+          command_in_flight_ = false;
           if (!pending) return;
           absl::Status status = reply_status(o);
           std::vector<Member> members;
@@ -609,6 +701,7 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void fail_commands(const absl::Status& status) {
+    command_in_flight_ = false;
     for (auto& [req, awaiting] : awaiting_) {
       if (awaiting.pending) awaiting.pending->finish(status);
     }
@@ -629,8 +722,11 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void read_data() {
     auto events = events_.lock();  // keeps the connection alive while its listeners run
-    last_heard_ = Clock::now();
     for (int i = 0; i < 4096 && sub_; ++i) {
+      if (events && !events->ready_for_more()) {
+        backpressured_ = true;
+        return;
+      }
       if (!sub_->recv(topic_frame_, zmq::recv_flags::dontwait)) return;
       // Exactly two frames: the topic, then header + body. (The parts of a
       // message arrive together, so these receives never wait.)
@@ -657,6 +753,8 @@ class Core : public std::enable_shared_from_this<Core> {
         continue;
       }
       const internal::Envelope& e = *decoded->envelope;
+      // Sent before our unsubscribe reached the broker: we have left.
+      if (!e.is_broadcast() && !subscribed_.contains(e.channel_or_empty())) continue;
       if (decoded->seq != 0) track_sequence(e.sender(), topic, decoded->seq);
       if (!e.reaches(socket_id_)) continue;  // our own, echo off
       if (events && phase_ != Phase::refused) events->deliver(decoded->envelope);
@@ -689,6 +787,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::thread thread_;
   std::atomic<std::thread::id> io_thread_id_{};
   std::atomic<bool> stop_{false};
+  std::atomic<bool> restart_{false};
 
   std::mutex commands_mu_;
   std::deque<Command> commands_;
@@ -712,6 +811,13 @@ class Core : public std::enable_shared_from_this<Core> {
   std::vector<Sync> syncs_;
   std::unordered_map<std::uint64_t, Awaiting> awaiting_;
   Clock::time_point hello_sent_, last_heard_, last_ping_, next_attempt_;
+  std::chrono::milliseconds ping_interval_ = kPingInterval;
+  std::string resume_token_;
+  internal::NameSet subscribed_;
+  bool command_in_flight_ = false;
+  bool handshake_ok_ = false;
+  int handshake_failures_ = 0;
+  bool backpressured_ = false;
   int attempt_ = 0;
   internal::NameMap<std::uint64_t> last_seq_;
   zmq::message_t topic_frame_;

@@ -50,6 +50,7 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   void deliver(const EnvelopePtr& envelope) override;
   Message profile() const override;
   std::vector<std::string> channels_to_restore() override;
+  bool ready_for_more() const noexcept override;
   void transport_connected() override;
   void transport_disconnected(std::string_view reason) override;
   void transport_refused(const absl::Status& status) override;

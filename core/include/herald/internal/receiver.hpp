@@ -25,9 +25,17 @@ class Receiver {
   virtual Message profile() const = 0;
 };
 
+// True on a network transport's own I/O thread (it sets it): there, nothing
+// may wait for the transport — joins are recorded and applied in order.
+inline thread_local bool t_on_transport_thread = false;
+
 // The connection-side events a Transport reports.
 class TransportEvents : public Receiver {
  public:
+  // False while a queued inbox with Overflow::block is full: a transport then
+  // leaves further input where it is (bounded by its own high-water marks)
+  // instead of blocking its thread.
+  virtual bool ready_for_more() const noexcept = 0;
   // The channels to join while (re)connecting: the joined ones with
   // auto_join_channels, else none (and they are forgotten).
   virtual std::vector<std::string> channels_to_restore() = 0;
