@@ -160,7 +160,12 @@ class Core : public std::enable_shared_from_this<Core> {
     if (!pub_) return absl::UnavailableError("herald zmq: not connected to the broker");
     const std::string_view topic_view(topic, topic_size);
     auto seq = seqs_.find(topic_view);
-    if (seq == seqs_.end()) seq = seqs_.emplace(std::string(topic_view), 0).first;
+    if (seq == seqs_.end()) {
+      // Bounded: past the limit the numbering starts over, which receivers
+      // take as a restart (a lower number), never as a loss.
+      if (seqs_.size() >= kMaxTrackedSenders) seqs_.clear();
+      seq = seqs_.emplace(std::string(topic_view), 0).first;
+    }
     const std::size_t header_size = zmq_wire::write_header(header, *envelope, ++seq->second);
     // One frame: the header, then the body (one allocation inside libzmq,
     // none at all for the smallest messages).
@@ -773,8 +778,10 @@ class Core : public std::enable_shared_from_this<Core> {
       last_seq_.emplace(std::string(key), seq);
       return;
     }
+    // ZeroMQ keeps a sender's order, so a lower number is a restart (the
+    // sender's numbering started over), never a late arrival.
     if (seq > it->second + 1) lost_.fetch_add(seq - it->second - 1, std::memory_order_relaxed);
-    it->second = std::max(it->second, seq);
+    it->second = seq;
   }
 
   const internal::Url url_;
