@@ -2,7 +2,12 @@
 //
 //   herald broker --zmq tcp://HOST:PORT [--session-secret FILE] ...
 //   herald token --secret FILE --sub ID [--ttl 1h]
+#include <atomic>
+#include <chrono>
+#include <algorithm>
 #include <csignal>
+#include <nlohmann/json.hpp>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -24,6 +29,8 @@ usage: herald <command> [options]
 commands:
   broker   run a ZeroMQ broker that zmq://HOST:PORT connections meet at
   token    print a session token (HS256 JWT) signed with a secret file
+  pub      send one message (JSON) to a channel, or broadcast it
+  sub      print every message on some channels, one JSON line each
 
 Run "herald <command> --help" for the options of a command.
 )";
@@ -58,6 +65,35 @@ options:
   --help            this text
 )";
 
+constexpr const char* kPubUsage = R"(usage: herald pub URL CHANNEL EVENT JSON [options]
+
+Sends one message and exits once it has gone through (it waits for a marker
+of its own to come back). JSON becomes the msgpack body: objects become maps,
+arrays arrays, and so on.
+
+  herald pub zmq://127.0.0.1:5555 technology-chat chat-message '{"text":"hi"}'
+
+options:
+  --broadcast        send to everyone (CHANNEL is then ignored)
+  --no-echo          do not deliver it back to this connection
+  --session TOKEN    session token for brokers that require one
+  --help             this text
+)";
+
+constexpr const char* kSubUsage = R"(usage: herald sub URL CHANNEL... [options]
+
+Joins the channels and prints every message sent to them as one JSON line:
+  {"channel":"room","event":"chat","sender":"<socket id>","message":<body>}
+(binary data as base64 strings). Broadcasts have "channel":null. Runs until
+SIGINT / SIGTERM.
+
+options:
+  --all              also print broadcasts and presence (channel:join, ...) events
+  --count N          exit after printing N lines
+  --session TOKEN    session token for brokers that require one
+  --help             this text
+)";
+
 // --name value pairs; a flag without value maps to "".
 struct Args {
   std::map<std::string, std::string> values;
@@ -65,7 +101,8 @@ struct Args {
   std::string error;
 };
 
-Args parse(int argc, char** argv, int first, const std::vector<std::string>& with_value) {
+Args parse(int argc, char** argv, int first, const std::vector<std::string>& with_value,
+           const std::vector<std::string>& switches = {}) {
   Args args;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
@@ -84,7 +121,8 @@ Args parse(int argc, char** argv, int first, const std::vector<std::string>& wit
         return args;
       }
       value = argv[++i];
-    } else if (name != "help") {
+    } else if (name != "help" &&
+               std::find(switches.begin(), switches.end(), name) == switches.end()) {
       args.error = "unknown option --" + name;
       return args;
     }
@@ -102,7 +140,7 @@ std::optional<long long> number(const std::string& text) {
 }
 
 int fail(const std::string& message, const char* usage) {
-  std::cerr << "herald: " << message << "\n\n" << usage;
+  std::cerr << (message.rfind("herald", 0) == 0 ? "" : "herald: ") << message << "\n\n" << usage;
   return 2;
 }
 
@@ -195,6 +233,137 @@ int run_token(int argc, char** argv) {
   return 0;
 }
 
+std::string json_string(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false,
+                                             nlohmann::json::error_handler_t::replace);
+}
+
+bool wait_connected(herald::Realtime& rt, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!rt.is_connected()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+herald::Realtime connect_or_explain(const std::string& url, const herald::Options& options,
+                                    std::string& error) {
+  try {
+    return herald::Realtime(url, options);
+  } catch (const std::invalid_argument& e) {
+    error = e.what();
+    return herald::Realtime("mem://herald-cli-unused");
+  }
+}
+
+int run_pub(int argc, char** argv) {
+  Args args = parse(argc, argv, 2, {"session"}, {"broadcast", "no-echo"});
+  if (args.values.count("help")) {
+    std::cout << kPubUsage;
+    return 0;
+  }
+  if (!args.error.empty()) return fail(args.error, kPubUsage);
+  if (args.positional.size() != 4) return fail("expected URL CHANNEL EVENT JSON", kPubUsage);
+  const std::string& url = args.positional[0];
+  const std::string& channel = args.positional[1];
+  const std::string& event = args.positional[2];
+  nlohmann::json body = nlohmann::json::parse(args.positional[3], nullptr, false);
+  if (body.is_discarded()) return fail("JSON is not valid JSON: " + args.positional[3], kPubUsage);
+  std::vector<std::uint8_t> packed = nlohmann::json::to_msgpack(body);
+  auto message = herald::Message::from_msgpack(std::span<const std::byte>(
+      reinterpret_cast<const std::byte*>(packed.data()), packed.size()));
+  if (!message.ok()) return fail(std::string(message.status().message()), kPubUsage);
+
+  herald::Options options;
+  if (args.values.count("session")) options.session = args.values["session"];
+  options.timeout = std::chrono::seconds(10);
+  std::string error;
+  herald::Realtime rt = connect_or_explain(url, options, error);
+  if (!error.empty()) return fail(error, kPubUsage);
+  absl::Status last_error;
+  rt.on_error([&](const absl::Status& s) { last_error = s; });
+  if (!wait_connected(rt, std::chrono::seconds(10))) {
+    std::cerr << "herald pub: not connected to " << url
+              << (last_error.ok() ? std::string() : ": " + std::string(last_error.message())) << "\n";
+    return 1;
+  }
+  const bool echo = !args.values.count("no-echo");
+  absl::Status sent = args.values.count("broadcast")
+                          ? rt.broadcast(event, *message, echo)
+                          : rt.send(channel, event, *message, echo);
+  if (!sent.ok()) {
+    std::cerr << "herald pub: " << sent.message() << "\n";
+    return 1;
+  }
+  // A marker on a channel of our own: when it is back, the message (sent
+  // before it, on the same path) has gone through.
+  const std::string own = "herald-pub-" + rt.get_socket_id();
+  std::atomic<bool> back{false};
+  rt.on("herald-pub-done", [&](const herald::Payload&) { back = true; });
+  if (!rt.join(own, /*echo=*/false).ok() || !rt.send(own, "herald-pub-done", 0, true).ok()) {
+    std::cerr << "herald pub: could not confirm delivery\n";
+    return 1;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!back && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return back ? 0 : 1;
+}
+
+int run_sub(int argc, char** argv) {
+  Args args = parse(argc, argv, 2, {"session", "count"}, {"all"});
+  if (args.values.count("help")) {
+    std::cout << kSubUsage;
+    return 0;
+  }
+  if (!args.error.empty()) return fail(args.error, kSubUsage);
+  if (args.positional.size() < 2) return fail("expected URL and at least one CHANNEL", kSubUsage);
+  long long limit = -1;
+  if (args.values.count("count")) {
+    auto n = number(args.values["count"]);
+    if (!n || *n == 0) return fail("--count takes a positive whole number", kSubUsage);
+    limit = *n;
+  }
+  const bool all = args.values.count("all") > 0;
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  herald::Options options;
+  options.dispatch = herald::Dispatch::queued;  // print from this thread
+  if (args.values.count("session")) options.session = args.values["session"];
+  std::string error;
+  herald::Realtime rt = connect_or_explain(args.positional[0], options, error);
+  if (!error.empty()) return fail(error, kSubUsage);
+  long long printed = 0;
+  rt.on_any([&](const herald::Payload& p) {
+    const bool presence = p.event().rfind("channel:", 0) == 0;
+    if (!all && (!p.channel() || presence)) return;
+    std::cout << "{\"channel\":" << (p.channel() ? json_string(*p.channel()) : "null")
+              << ",\"event\":" << json_string(p.event()) << ",\"sender\":" << json_string(p.sender())
+              << ",\"message\":" << p.message().to_json() << "}" << std::endl;
+    ++printed;
+  });
+  rt.on_error([](const absl::Status& s) { std::cerr << "herald sub: " << s.message() << std::endl; });
+  for (std::size_t i = 1; i < args.positional.size(); ++i) {
+    if (absl::Status s = rt.join(args.positional[i], /*echo=*/false); !s.ok()) {
+      std::cerr << "herald sub: " << s.message() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << "herald sub: listening" << std::endl;
+  for (;;) {
+    rt.poll_for(std::chrono::milliseconds(100));
+    if (limit > 0 && printed >= limit) return 0;
+    timespec zero{0, 0};
+    if (sigtimedwait(&stop_signals, nullptr, &zero) > 0) return 0;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -205,6 +374,8 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "broker") return run_broker(argc, argv);
   if (command == "token") return run_token(argc, argv);
+  if (command == "pub") return run_pub(argc, argv);
+  if (command == "sub") return run_sub(argc, argv);
   std::cerr << "herald: unknown command \"" << command << "\"\n\n" << kUsage;
   return 2;
 }

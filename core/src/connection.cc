@@ -121,13 +121,15 @@ bool Connection::ready_for_more() const noexcept {
          inbox_.depth() < options_.inbox_capacity;
 }
 
-std::vector<std::string> Connection::channels_to_restore() {
+std::vector<TransportEvents::ChannelToRestore> Connection::channels_to_restore() {
   std::lock_guard lock(mu_);
+  std::vector<ChannelToRestore> out;
   if (!options_.auto_join_channels) {
     joined_.clear();
-    return {};
+    return out;
   }
-  return {joined_.begin(), joined_.end()};
+  for (const auto& [channel, echo] : joined_) out.push_back({channel, echo});
+  return out;
 }
 
 void Connection::transport_connected() {
@@ -495,13 +497,13 @@ absl::Status Connection::join(std::string_view channel, std::optional<bool> echo
   // From a listener, never wait: "OK, in order", applied by whoever can.
   if (!own_membership(/*block=*/!in_listener)) {
     std::lock_guard lock(mu_);
-    joined_.emplace(channel);
+    joined_.insert_or_assign(std::string(channel), e);
     pending_ops_.push_back({std::string(channel), true, e});
     return absl::OkStatus();
   }
   {
     std::lock_guard lock(mu_);
-    joined_.emplace(channel);
+    joined_.insert_or_assign(std::string(channel), e);
   }
   absl::Status status;
   if (state() != State::connected && in_listener) {
@@ -543,7 +545,9 @@ absl::Status Connection::leave(std::string_view channel, std::optional<bool> ech
 
 std::vector<std::string> Connection::channels() const {
   std::lock_guard lock(mu_);
-  return {joined_.begin(), joined_.end()};
+  std::vector<std::string> out;
+  for (const auto& [channel, echo] : joined_) out.push_back(channel);
+  return out;
 }
 
 Message Connection::profile() const {

@@ -13,6 +13,8 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "herald/herald.hpp"
 #include "herald/session_token.hpp"
 #include "herald/zmq/broker.hpp"
@@ -465,6 +467,41 @@ TEST(HeraldCli, HelpNamesEveryCommandAndFlag) {
   EXPECT_EQ(bad.wait(), 2);
   Process unknown({HERALD_CLI, "fly"});
   EXPECT_EQ(unknown.wait(), 2);
+}
+
+TEST(HeraldCli, PubAndSubSpeakJsonOverAnyUrl) {
+  auto [broker, url] = broker_process("tcp://127.0.0.1:0");
+  ASSERT_FALSE(url.empty());
+  Process sub({HERALD_CLI, "sub", url, "technology-chat", "--all", "--count", "2"});
+  auto watcher = connect(url);
+  ASSERT_TRUE(eventually([&] {  // presence tells when the subscriber is in
+    auto members = watcher->get_members("technology-chat");
+    return members.ok() && members->size() == 1;
+  }));
+  Process pub({HERALD_CLI, "pub", url, "technology-chat", "chat-message",
+               R"({"from":"Luke Skywalker","n":[1,2.5,true,null]})"});
+  EXPECT_EQ(pub.wait(), 0);
+  Process broadcast({HERALD_CLI, "pub", url, "-", "warning-message", R"("I am your father")",
+                     "--broadcast", "--no-echo"});
+  EXPECT_EQ(broadcast.wait(), 0);
+  auto first = sub.read_line();
+  auto second = sub.read_line();
+  ASSERT_TRUE(first && second);
+  auto a = nlohmann::json::parse(*first);
+  auto b = nlohmann::json::parse(*second);
+  EXPECT_EQ(a["channel"], "technology-chat");
+  EXPECT_EQ(a["event"], "chat-message");
+  EXPECT_EQ(a["message"]["from"], "Luke Skywalker");
+  EXPECT_EQ(a["message"]["n"], nlohmann::json::parse("[1,2.5,true,null]"));
+  EXPECT_TRUE(b["channel"].is_null());
+  EXPECT_EQ(b["message"], "I am your father");
+  EXPECT_EQ(a["sender"].get<std::string>().size(), 20u);
+  EXPECT_EQ(sub.wait(), 0);
+
+  Process bad_json({HERALD_CLI, "pub", url, "room", "e", "{nope"});
+  EXPECT_EQ(bad_json.wait(), 2);
+  Process bad_url({HERALD_CLI, "sub", "nope://x", "room"});
+  EXPECT_EQ(bad_url.wait(), 2);
 }
 
 TEST(HeraldCli, TokenMintsAJwtTheBrokerAccepts) {

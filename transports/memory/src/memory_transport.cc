@@ -10,11 +10,8 @@ namespace {
 class MemoryTransport final : public internal::Transport {
  public:
   MemoryTransport(std::shared_ptr<Hub> hub, std::weak_ptr<internal::TransportEvents> events,
-                  std::string session, bool echo_on_rejoin)
-      : hub_(std::move(hub)),
-        events_(std::move(events)),
-        session_(std::move(session)),
-        echo_on_rejoin_(echo_on_rejoin) {}
+                  std::string session)
+      : hub_(std::move(hub)), events_(std::move(events)), session_(std::move(session)) {}
 
   ~MemoryTransport() override { close(); }
 
@@ -25,8 +22,8 @@ class MemoryTransport final : public internal::Transport {
     absl::Status status = hub_->attach(events, session_);
     if (status.ok()) {
       attached_.store(true);
-      for (const std::string& channel : events->channels_to_restore()) {
-        (void)hub_->join(*receiver_, channel, echo_on_rejoin_);
+      for (const auto& restore : events->channels_to_restore()) {
+        (void)hub_->join(*receiver_, restore.channel, restore.echo);
       }
       events->transport_connected();
     } else {
@@ -62,7 +59,6 @@ class MemoryTransport final : public internal::Transport {
   std::weak_ptr<internal::TransportEvents> events_;
   internal::TransportEvents* receiver_ = nullptr;  // the owning connection outlives us
   std::string session_;
-  bool echo_on_rejoin_;
   std::atomic<bool> attached_{false};
 };
 
@@ -72,7 +68,7 @@ absl::StatusOr<std::unique_ptr<internal::Transport>> make_transport(
     const internal::Url& url, const Options& options,
     std::weak_ptr<internal::TransportEvents> events) {
   return std::make_unique<MemoryTransport>(Hub::named(url.host), std::move(events),
-                                           options.session, options.echo_messages);
+                                           options.session);
 }
 
 }  // namespace herald::memory

@@ -505,12 +505,12 @@ class Core : public std::enable_shared_from_this<Core> {
     last_heard_ = Clock::now();
     last_ping_ = last_heard_;
     sub_->set(zmq::sockopt::subscribe, zmq_wire::kBroadcastTopic);
-    std::vector<std::string> channels;
+    std::vector<internal::TransportEvents::ChannelToRestore> channels;
     if (auto events = events_.lock()) channels = events->channels_to_restore();
-    for (const std::string& channel : channels) subscribe(channel);
+    for (const auto& restore : channels) subscribe(restore.channel);
     sync(nullptr, [this, channels] {
-      for (const std::string& channel : channels) {
-        control_request("join", channel, options_.echo_messages, nullptr, nullptr);
+      for (const auto& restore : channels) {
+        control_request("join", restore.channel, restore.echo, nullptr, nullptr);
       }
       phase_ = Phase::ready;
       attempt_ = 0;

@@ -19,7 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
+#include <map>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -49,7 +49,7 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   std::string_view id() const noexcept override { return socket_id_; }
   void deliver(const EnvelopePtr& envelope) override;
   Message profile() const override;
-  std::vector<std::string> channels_to_restore() override;
+  std::vector<ChannelToRestore> channels_to_restore() override;
   bool ready_for_more() const noexcept override;
   void transport_connected() override;
   void transport_disconnected(std::string_view reason) override;
@@ -124,7 +124,7 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
 
   mutable std::mutex mu_;  // guards what follows
   std::condition_variable state_cv_;
-  std::set<std::string, std::less<>> joined_;
+  std::map<std::string, bool, std::less<>> joined_;  // channel -> the echo its join asked for
   struct MembershipOp {
     std::string channel;
     bool join = false;

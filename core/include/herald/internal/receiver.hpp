@@ -36,9 +36,14 @@ class TransportEvents : public Receiver {
   // leaves further input where it is (bounded by its own high-water marks)
   // instead of blocking its thread.
   virtual bool ready_for_more() const noexcept = 0;
-  // The channels to join while (re)connecting: the joined ones with
-  // auto_join_channels, else none (and they are forgotten).
-  virtual std::vector<std::string> channels_to_restore() = 0;
+  // The channels to join while (re)connecting, each with the echo its join
+  // asked for: the joined ones with auto_join_channels, else none (and they
+  // are forgotten).
+  struct ChannelToRestore {
+    std::string channel;
+    bool echo = false;
+  };
+  virtual std::vector<ChannelToRestore> channels_to_restore() = 0;
   virtual void transport_connected() = 0;
   virtual void transport_disconnected(std::string_view reason) = 0;
   // The far side refused this connection (e.g. session rejected): no retry.
