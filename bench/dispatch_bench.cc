@@ -16,11 +16,12 @@
 // not match what was sent reports an error instead of a number.
 // See bench/README.md for how to run and compare.
 #include <benchmark/benchmark.h>
+#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <sigc++/sigc++.h>
 
 #include <atomic>
 #include <boost/signals2/signal.hpp>
 #include <chrono>
-#include <concurrentqueue/blockingconcurrentqueue.h>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +32,6 @@
 #include <memory>
 #include <msgpack.hpp>
 #include <mutex>
-#include <sigc++/sigc++.h>
 #include <span>
 #include <string>
 #include <string_view>
@@ -66,8 +66,8 @@ inline void touch(std::uint64_t& calls, const void* data) {
 
 bool check_calls(benchmark::State& state, std::uint64_t calls, std::uint64_t expected) {
   if (calls == expected) return true;
-  const std::string msg = "listener calls " + std::to_string(calls) + " != expected " +
-                          std::to_string(expected);
+  const std::string msg =
+      "listener calls " + std::to_string(calls) + " != expected " + std::to_string(expected);
   state.SkipWithError(msg.c_str());
   return false;
 }
@@ -156,7 +156,8 @@ void BM_FanOut_Herald(benchmark::State& state) {
   members.reserve(receivers);
   for (std::size_t i = 0; i < receivers; ++i) {
     auto rt = std::make_unique<herald::Realtime>(url);
-    rt->on(kEvent, [&calls](const herald::Payload& p) { touch(calls, p.message().bytes().data()); });
+    rt->on(kEvent,
+           [&calls](const herald::Payload& p) { touch(calls, p.message().bytes().data()); });
     if (!check_ok(state, rt->join(kChannel), "join")) return;
     members.push_back(std::move(rt));
   }
@@ -251,7 +252,8 @@ void BM_Queued_Herald(benchmark::State& state) {
   });
   if (!check_ok(state, consumer.join(kChannel), "join")) return;
   std::vector<std::unique_ptr<herald::Realtime>> senders;
-  for (std::size_t p = 0; p < producers; ++p) senders.push_back(std::make_unique<herald::Realtime>(url));
+  for (std::size_t p = 0; p < producers; ++p)
+    senders.push_back(std::make_unique<herald::Realtime>(url));
 
   std::uint64_t total_received = 0;
   for (auto _ : state) {
@@ -304,7 +306,8 @@ void BM_Queued_Herald(benchmark::State& state) {
     if (failed) break;
   }
   check_calls(state, total_received, as_u64(state.iterations()) * kQueuedBatch);
-  state.SetItemsProcessed(state.iterations() * static_cast<benchmark::IterationCount>(kQueuedBatch));
+  state.SetItemsProcessed(state.iterations() *
+                          static_cast<benchmark::IterationCount>(kQueuedBatch));
 }
 
 // The event queue a typical user writes: lock, push_back, unlock, notify_one;
@@ -362,7 +365,8 @@ void BM_Queued_MutexDeque(benchmark::State& state) {
     }
   }
   check_calls(state, total_received, as_u64(state.iterations()) * kQueuedBatch);
-  state.SetItemsProcessed(state.iterations() * static_cast<benchmark::IterationCount>(kQueuedBatch));
+  state.SetItemsProcessed(state.iterations() *
+                          static_cast<benchmark::IterationCount>(kQueuedBatch));
 }
 
 void BM_Queued_Moodycamel(benchmark::State& state) {
@@ -381,8 +385,8 @@ void BM_Queued_Moodycamel(benchmark::State& state) {
       const auto deadline = std::chrono::steady_clock::now() + kQueuedTimeout;
       std::vector<Item> batch(256);
       while (received < kQueuedBatch) {
-        const std::size_t n =
-            queue.wait_dequeue_bulk_timed(batch.begin(), batch.size(), std::chrono::milliseconds(50));
+        const std::size_t n = queue.wait_dequeue_bulk_timed(batch.begin(), batch.size(),
+                                                            std::chrono::milliseconds(50));
         for (std::size_t i = 0; i < n; ++i) dispatch_item(handlers, batch[i]);
         if (n == 0 && std::chrono::steady_clock::now() > deadline) {
           timed_out = true;
@@ -408,7 +412,8 @@ void BM_Queued_Moodycamel(benchmark::State& state) {
     }
   }
   check_calls(state, total_received, as_u64(state.iterations()) * kQueuedBatch);
-  state.SetItemsProcessed(state.iterations() * static_cast<benchmark::IterationCount>(kQueuedBatch));
+  state.SetItemsProcessed(state.iterations() *
+                          static_cast<benchmark::IterationCount>(kQueuedBatch));
 }
 
 // ============================================================ registration

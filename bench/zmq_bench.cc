@@ -342,7 +342,12 @@ void BM_Zmq_Raw(benchmark::State& state) {
 
 // ============================================================ registration
 
-BENCHMARK(BM_Zmq_Herald)->Arg(16)->Arg(256)->Arg(4096)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Zmq_Herald)
+    ->Arg(16)
+    ->Arg(256)
+    ->Arg(4096)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Zmq_Raw)->Arg(16)->Arg(256)->Arg(4096)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -11,13 +11,13 @@ absl::StatusOr<std::unique_ptr<Transport>> make_transport(const Url& url, const 
   if (url.scheme == "mem") return memory::make_transport(url, options, std::move(events));
   if (url.scheme == "zmq") return zmq_transport::make_transport(url, options, std::move(events));
   if (url.scheme == "ws" || url.scheme == "wss") {
-    return absl::InvalidArgumentError(internal::cat("herald: the ", url.scheme,
-                                                   ":// transport is not in this build (URL \"",
-                                                   url.text, "\"); available: mem://NAME, zmq://HOST:PORT"));
+    return absl::InvalidArgumentError(
+        internal::cat("herald: the ", url.scheme, ":// transport is not in this build (URL \"",
+                      url.text, "\"); available: mem://NAME, zmq://HOST:PORT"));
   }
   return absl::InvalidArgumentError(internal::cat("herald: unknown transport scheme \"", url.scheme,
-                                                 "\" in URL \"", url.text,
-                                                 "\"; available: mem://NAME, zmq://HOST:PORT"));
+                                                  "\" in URL \"", url.text,
+                                                  "\"; available: mem://NAME, zmq://HOST:PORT"));
 }
 
 }  // namespace herald::internal

@@ -2,18 +2,18 @@
 //
 //   herald broker --zmq tcp://HOST:PORT [--session-secret FILE] ...
 //   herald token --secret FILE --sub ID [--ttl 1h]
+#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <algorithm>
 #include <csignal>
-#include <nlohmann/json.hpp>
-#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "herald/herald.hpp"
@@ -145,15 +145,16 @@ int fail(const std::string& message, const char* usage) {
 }
 
 int run_broker(int argc, char** argv) {
-  Args args = parse(argc, argv, 2,
-                    {"zmq", "session-secret", "max-message-bytes", "session-timeout-ms",
-                     "high-water-mark"});
+  Args args = parse(
+      argc, argv, 2,
+      {"zmq", "session-secret", "max-message-bytes", "session-timeout-ms", "high-water-mark"});
   if (args.values.count("help")) {
     std::cout << kBrokerUsage;
     return 0;
   }
   if (!args.error.empty()) return fail(args.error, kBrokerUsage);
-  if (!args.positional.empty()) return fail("unexpected argument " + args.positional[0], kBrokerUsage);
+  if (!args.positional.empty())
+    return fail("unexpected argument " + args.positional[0], kBrokerUsage);
   if (!args.values.count("zmq")) return fail("--zmq tcp://HOST:PORT is required", kBrokerUsage);
   herald::ZmqBrokerOptions options;
   options.endpoint = args.values["zmq"];
@@ -216,11 +217,24 @@ int run_token(int argc, char** argv) {
   long long multiplier = 1;
   if (!ttl_text.empty()) {
     switch (ttl_text.back()) {
-      case 's': multiplier = 1; ttl_text.pop_back(); break;
-      case 'm': multiplier = 60; ttl_text.pop_back(); break;
-      case 'h': multiplier = 3600; ttl_text.pop_back(); break;
-      case 'd': multiplier = 86400; ttl_text.pop_back(); break;
-      default: break;
+      case 's':
+        multiplier = 1;
+        ttl_text.pop_back();
+        break;
+      case 'm':
+        multiplier = 60;
+        ttl_text.pop_back();
+        break;
+      case 'h':
+        multiplier = 3600;
+        ttl_text.pop_back();
+        break;
+      case 'd':
+        multiplier = 86400;
+        ttl_text.pop_back();
+        break;
+      default:
+        break;
     }
   }
   auto ttl = number(ttl_text);
@@ -234,8 +248,8 @@ int run_token(int argc, char** argv) {
 }
 
 std::string json_string(std::string_view s) {
-  return nlohmann::json(std::string(s)).dump(-1, ' ', false,
-                                             nlohmann::json::error_handler_t::replace);
+  return nlohmann::json(std::string(s))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 bool wait_connected(herald::Realtime& rt, std::chrono::seconds limit) {
@@ -271,8 +285,8 @@ int run_pub(int argc, char** argv) {
   nlohmann::json body = nlohmann::json::parse(args.positional[3], nullptr, false);
   if (body.is_discarded()) return fail("JSON is not valid JSON: " + args.positional[3], kPubUsage);
   std::vector<std::uint8_t> packed = nlohmann::json::to_msgpack(body);
-  auto message = herald::Message::from_msgpack(std::span<const std::byte>(
-      reinterpret_cast<const std::byte*>(packed.data()), packed.size()));
+  auto message = herald::Message::from_msgpack(
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(packed.data()), packed.size()));
   if (!message.ok()) return fail(std::string(message.status().message()), kPubUsage);
 
   herald::Options options;
@@ -285,13 +299,13 @@ int run_pub(int argc, char** argv) {
   rt.on_error([&](const absl::Status& s) { last_error = s; });
   if (!wait_connected(rt, std::chrono::seconds(10))) {
     std::cerr << "herald pub: not connected to " << url
-              << (last_error.ok() ? std::string() : ": " + std::string(last_error.message())) << "\n";
+              << (last_error.ok() ? std::string() : ": " + std::string(last_error.message()))
+              << "\n";
     return 1;
   }
   const bool echo = !args.values.count("no-echo");
-  absl::Status sent = args.values.count("broadcast")
-                          ? rt.broadcast(event, *message, echo)
-                          : rt.send(channel, event, *message, echo);
+  absl::Status sent = args.values.count("broadcast") ? rt.broadcast(event, *message, echo)
+                                                     : rt.send(channel, event, *message, echo);
   if (!sent.ok()) {
     std::cerr << "herald pub: " << sent.message() << "\n";
     return 1;
@@ -344,11 +358,13 @@ int run_sub(int argc, char** argv) {
     const bool presence = p.event().rfind("channel:", 0) == 0;
     if (!all && (!p.channel() || presence)) return;
     std::cout << "{\"channel\":" << (p.channel() ? json_string(*p.channel()) : "null")
-              << ",\"event\":" << json_string(p.event()) << ",\"sender\":" << json_string(p.sender())
+              << ",\"event\":" << json_string(p.event())
+              << ",\"sender\":" << json_string(p.sender())
               << ",\"message\":" << p.message().to_json() << "}" << std::endl;
     ++printed;
   });
-  rt.on_error([](const absl::Status& s) { std::cerr << "herald sub: " << s.message() << std::endl; });
+  rt.on_error(
+      [](const absl::Status& s) { std::cerr << "herald sub: " << s.message() << std::endl; });
   for (std::size_t i = 1; i < args.positional.size(); ++i) {
     if (absl::Status s = rt.join(args.positional[i], /*echo=*/false); !s.ok()) {
       std::cerr << "herald sub: " << s.message() << "\n";

@@ -3,8 +3,8 @@
 #include <random>
 #include <stdexcept>
 
-#include "herald/internal/text.hpp"
 #include "herald/internal/names.hpp"
+#include "herald/internal/text.hpp"
 
 namespace herald::internal {
 namespace {
@@ -42,7 +42,8 @@ std::string make_socket_id() {
   std::string id;
   id.reserve(20);
   for (int i = 0; i < 15; i += 3) {
-    std::uint32_t v = (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
+    std::uint32_t v =
+        (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
     for (int k = 3; k >= 0; --k) id.push_back(kAlphabet[(v >> (6 * k)) & 63]);
   }
   return id;
@@ -100,8 +101,8 @@ absl::Status Connection::await_connected(std::string_view operation) {
   if (t_dispatch_depth > 0 || t_on_transport_thread) {
     // A listener may be running on the transport's own thread: waiting here
     // could wait for ourselves.
-    return absl::UnavailableError(internal::cat("herald: ", operation,
-                                               " from a listener while not connected"));
+    return absl::UnavailableError(
+        internal::cat("herald: ", operation, " from a listener while not connected"));
   }
   std::unique_lock lock(mu_);
   bool settled = state_cv_.wait_for(lock, options_.timeout, [&] {
@@ -299,7 +300,7 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
     if (size > limit) {
       status = absl::ResourceExhaustedError(
           internal::cat("herald: message body for event \"", event, "\" is ", size,
-                       " bytes; the limit is ", limit, " (HubOptions::max_message_bytes)"));
+                        " bytes; the limit is ", limit, " (HubOptions::max_message_bytes)"));
     }
   }
   if (!status.ok()) return rejected(status);
@@ -316,9 +317,9 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
     if (s != State::connected || flushing_) {
       if (!options_.buffer_messages) {
         bump(dropped_unavailable_);
-        return absl::UnavailableError(internal::cat(
-            "herald: not connected; message for event \"", event,
-            "\" dropped (Options::buffer_messages is off)"));
+        return absl::UnavailableError(
+            internal::cat("herald: not connected; message for event \"", event,
+                          "\" dropped (Options::buffer_messages is off)"));
       }
       if (buffered_.size() >= options_.max_buffered_messages) {
         bump(dropped_buffer_full_);
@@ -562,7 +563,7 @@ absl::Status Connection::update_profile(Message data, std::optional<bool> echo) 
   if (size > limit) {
     return rejected(absl::ResourceExhaustedError(
         internal::cat("herald: profile is ", size, " bytes; the limit is ", limit,
-            " (HubOptions::max_message_bytes, the same as for a message body)")));
+                      " (HubOptions::max_message_bytes, the same as for a message body)")));
   }
   {
     std::lock_guard lock(mu_);

@@ -15,14 +15,14 @@ EnvelopePtr Envelope::make(EnvelopeKind kind, std::string_view channel, std::str
   void* raw = message_tail(body, bytes, alignof(Envelope));
   const bool in_body_block = raw != nullptr;
   if (!in_body_block) raw = ::operator new(bytes);
-  auto* e = new (raw)
-      Envelope(kind, static_cast<std::uint32_t>(channel.size()),
-               static_cast<std::uint32_t>(event.size()), static_cast<std::uint32_t>(sender.size()),
-               std::move(body), echo, in_body_block);
+  auto* e = new (raw) Envelope(
+      kind, static_cast<std::uint32_t>(channel.size()), static_cast<std::uint32_t>(event.size()),
+      static_cast<std::uint32_t>(sender.size()), std::move(body), echo, in_body_block);
   char* out = e->chars();
   if (!channel.empty()) std::memcpy(out, channel.data(), channel.size());
   std::memcpy(out + channel.size(), event.data(), event.size());
-  if (!sender.empty()) std::memcpy(out + channel.size() + event.size(), sender.data(), sender.size());
+  if (!sender.empty())
+    std::memcpy(out + channel.size() + event.size(), sender.data(), sender.size());
   e->channel_hash_ = channel.empty() ? 0 : hash_name(channel);
   e->event_hash_ = hash_name(event);
   return EnvelopePtr(e);

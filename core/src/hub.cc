@@ -1,11 +1,11 @@
 #include "herald/hub.hpp"
 
 #include "absl/container/flat_hash_map.h"
-#include "herald/internal/text.hpp"
 #include "herald/internal/envelope.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/receiver.hpp"
 #include "herald/internal/router.hpp"
+#include "herald/internal/text.hpp"
 
 namespace herald {
 namespace {
@@ -48,8 +48,8 @@ Hub::~Hub() = default;
 
 absl::StatusOr<std::shared_ptr<Hub>> Hub::create(std::string_view name, HubOptions options) {
   if (name.find('/') != std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        internal::cat("herald: hub name \"", name, "\" cannot contain '/' (it is used in mem://NAME)"));
+    return absl::InvalidArgumentError(internal::cat(
+        "herald: hub name \"", name, "\" cannot contain '/' (it is used in mem://NAME)"));
   }
   if (options.enforce_session && !options.verify_session) {
     return absl::InvalidArgumentError(internal::cat(
@@ -89,8 +89,8 @@ std::vector<std::string> Hub::channels() const { return router_->channels(); }
 absl::Status Hub::attach(std::shared_ptr<internal::Receiver> receiver, std::string_view session) {
   if (options_.enforce_session) {
     if (session.empty()) {
-      return absl::UnauthenticatedError(internal::cat(
-          "herald: hub \"", name_, "\" requires a session token and none was given"));
+      return absl::UnauthenticatedError(
+          internal::cat("herald: hub \"", name_, "\" requires a session token and none was given"));
     }
     if (!options_.verify_session(session)) {
       return absl::UnauthenticatedError(
@@ -120,8 +120,9 @@ void Hub::send_presence(const internal::Receiver& receiver, std::string_view cha
   internal::EnvelopeKind kind = event == "channel:join"    ? internal::EnvelopeKind::join
                                 : event == "channel:leave" ? internal::EnvelopeKind::leave
                                                            : internal::EnvelopeKind::update;
-  auto envelope = internal::Envelope::make(kind, channel, event, receiver.id(),
-                                           internal::presence_body(receiver.id(), receiver.profile()), echo);
+  auto envelope =
+      internal::Envelope::make(kind, channel, event, receiver.id(),
+                               internal::presence_body(receiver.id(), receiver.profile()), echo);
   router_->route_to_channel(envelope, channel);
 }
 
@@ -134,9 +135,9 @@ absl::Status Hub::leave(const internal::Receiver& receiver, std::string_view cha
   // The members before it left, so that the leaver itself hears it when echo is on.
   internal::Router::Snapshot before = router_->leave(receiver, channel);
   if (!before) return absl::OkStatus();
-  auto envelope = internal::Envelope::make(internal::EnvelopeKind::leave, channel, "channel:leave",
-                                           receiver.id(),
-                                           internal::presence_body(receiver.id(), receiver.profile()), echo);
+  auto envelope = internal::Envelope::make(
+      internal::EnvelopeKind::leave, channel, "channel:leave", receiver.id(),
+      internal::presence_body(receiver.id(), receiver.profile()), echo);
   for (const auto& entry : *before) {
     if (envelope->reaches(entry.id)) entry.receiver->deliver(envelope);
   }
@@ -154,7 +155,8 @@ std::vector<Member> Hub::members(std::string_view channel) const {
   internal::Router::Snapshot snapshot = router_->members(channel);
   if (!snapshot) return out;
   out.reserve(snapshot->size());
-  for (const auto& entry : *snapshot) out.push_back({std::string(entry.id), entry.receiver->profile()});
+  for (const auto& entry : *snapshot)
+    out.push_back({std::string(entry.id), entry.receiver->profile()});
   return out;
 }
 

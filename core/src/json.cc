@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <string>
 
-
 #include "herald/internal/text.hpp"
 #include "herald/message.hpp"
 #include "msgpack_walk.hpp"
@@ -24,31 +23,69 @@ class Walker {
     if ((t & 0xf0) == 0x90) return items(t & 0x0f, 1, depth);
     if ((t & 0xe0) == 0xa0) return skip(t & 0x1f);
     switch (t) {
-      case 0xc4: return sized(1);
-      case 0xc5: return sized(2);
-      case 0xc6: return sized(4);
-      case 0xc7: return ext_sized(1);
-      case 0xc8: return ext_sized(2);
-      case 0xc9: return ext_sized(4);
-      case 0xca: return skip(4);
-      case 0xcb: return skip(8);
-      case 0xcc: case 0xd0: return skip(1);
-      case 0xcd: case 0xd1: return skip(2);
-      case 0xce: case 0xd2: return skip(4);
-      case 0xcf: case 0xd3: return skip(8);
-      case 0xd4: return skip(2);
-      case 0xd5: return skip(3);
-      case 0xd6: return skip(5);
-      case 0xd7: return skip(9);
-      case 0xd8: return skip(17);
-      case 0xd9: return sized(1);
-      case 0xda: return sized(2);
-      case 0xdb: return sized(4);
-      case 0xdc: { std::uint64_t n; return uint(2, n) && items(n, 1, depth); }
-      case 0xdd: { std::uint64_t n; return uint(4, n) && items(n, 1, depth); }
-      case 0xde: { std::uint64_t n; return uint(2, n) && items(n, 2, depth); }
-      case 0xdf: { std::uint64_t n; return uint(4, n) && items(n, 2, depth); }
-      default: pos_--; return fail("0xc1 is not a msgpack type byte");
+      case 0xc4:
+        return sized(1);
+      case 0xc5:
+        return sized(2);
+      case 0xc6:
+        return sized(4);
+      case 0xc7:
+        return ext_sized(1);
+      case 0xc8:
+        return ext_sized(2);
+      case 0xc9:
+        return ext_sized(4);
+      case 0xca:
+        return skip(4);
+      case 0xcb:
+        return skip(8);
+      case 0xcc:
+      case 0xd0:
+        return skip(1);
+      case 0xcd:
+      case 0xd1:
+        return skip(2);
+      case 0xce:
+      case 0xd2:
+        return skip(4);
+      case 0xcf:
+      case 0xd3:
+        return skip(8);
+      case 0xd4:
+        return skip(2);
+      case 0xd5:
+        return skip(3);
+      case 0xd6:
+        return skip(5);
+      case 0xd7:
+        return skip(9);
+      case 0xd8:
+        return skip(17);
+      case 0xd9:
+        return sized(1);
+      case 0xda:
+        return sized(2);
+      case 0xdb:
+        return sized(4);
+      case 0xdc: {
+        std::uint64_t n;
+        return uint(2, n) && items(n, 1, depth);
+      }
+      case 0xdd: {
+        std::uint64_t n;
+        return uint(4, n) && items(n, 1, depth);
+      }
+      case 0xde: {
+        std::uint64_t n;
+        return uint(2, n) && items(n, 2, depth);
+      }
+      case 0xdf: {
+        std::uint64_t n;
+        return uint(4, n) && items(n, 2, depth);
+      }
+      default:
+        pos_--;
+        return fail("0xc1 is not a msgpack type byte");
     }
   }
   std::size_t pos() const { return pos_; }
@@ -102,13 +139,27 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -124,10 +175,18 @@ void append_json_string(std::string& out, std::string_view s) {
 
 void append_json(std::string& out, const msgpack::object& o) {
   switch (o.type) {
-    case msgpack::type::NIL: out += "null"; break;
-    case msgpack::type::BOOLEAN: out += o.via.boolean ? "true" : "false"; break;
-    case msgpack::type::POSITIVE_INTEGER: out += internal::cat(o.via.u64); break;
-    case msgpack::type::NEGATIVE_INTEGER: out += internal::cat(o.via.i64); break;
+    case msgpack::type::NIL:
+      out += "null";
+      break;
+    case msgpack::type::BOOLEAN:
+      out += o.via.boolean ? "true" : "false";
+      break;
+    case msgpack::type::POSITIVE_INTEGER:
+      out += internal::cat(o.via.u64);
+      break;
+    case msgpack::type::NEGATIVE_INTEGER:
+      out += internal::cat(o.via.i64);
+      break;
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64:
       if (std::isfinite(o.via.f64)) {
@@ -138,7 +197,9 @@ void append_json(std::string& out, const msgpack::object& o) {
         out += "null";  // JSON has no NaN / Infinity
       }
       break;
-    case msgpack::type::STR: append_json_string(out, {o.via.str.ptr, o.via.str.size}); break;
+    case msgpack::type::STR:
+      append_json_string(out, {o.via.str.ptr, o.via.str.size});
+      break;
     case msgpack::type::BIN:
       append_json_string(out, base64(std::string_view(o.via.bin.ptr, o.via.bin.size)));
       break;

@@ -170,14 +170,14 @@ void ListenerRegistry::call(Slot& slot, const Payload& payload, const ErrorSink&
   } catch (const std::exception& e) {
     ++counts.errors;
     if (on_error) {
-      on_error(absl::UnknownError(internal::cat("herald: listener for event \"", payload.event(),
-                                               "\" threw: ", e.what())));
+      on_error(absl::UnknownError(
+          internal::cat("herald: listener for event \"", payload.event(), "\" threw: ", e.what())));
     }
   } catch (...) {
     ++counts.errors;
     if (on_error) {
       on_error(absl::UnknownError(internal::cat("herald: listener for event \"", payload.event(),
-                                               "\" threw a non-std::exception")));
+                                                "\" threw a non-std::exception")));
     }
   }
 }

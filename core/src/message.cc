@@ -58,18 +58,18 @@ namespace herald {
 
 absl::StatusOr<Message> Message::from_msgpack(std::span<const std::byte> bytes) {
   if (bytes.empty()) {
-    return absl::InvalidArgumentError("herald: from_msgpack: empty input (expected one msgpack value)");
+    return absl::InvalidArgumentError(
+        "herald: from_msgpack: empty input (expected one msgpack value)");
   }
   internal::MsgpackWalkResult walked = internal::walk_msgpack(bytes);
   if (!walked.error.empty()) {
-    return absl::InvalidArgumentError(internal::cat("herald: from_msgpack: invalid msgpack at byte ",
-                                                   walked.offset, ": ", walked.error));
+    return absl::InvalidArgumentError(internal::cat(
+        "herald: from_msgpack: invalid msgpack at byte ", walked.offset, ": ", walked.error));
   }
   if (walked.offset != bytes.size()) {
-    return absl::InvalidArgumentError(
-        internal::cat("herald: from_msgpack: ", bytes.size() - walked.offset,
-                     " trailing bytes after the first msgpack value (which ends at byte ",
-                     walked.offset, ")"));
+    return absl::InvalidArgumentError(internal::cat(
+        "herald: from_msgpack: ", bytes.size() - walked.offset,
+        " trailing bytes after the first msgpack value (which ends at byte ", walked.offset, ")"));
   }
   internal::MessageWriter writer(bytes.size());
   writer.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());

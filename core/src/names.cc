@@ -4,7 +4,6 @@
 #include <cstring>
 #include <random>
 
-
 #include "herald/internal/text.hpp"
 
 namespace herald::internal {
@@ -71,7 +70,7 @@ bool is_valid_utf8(std::string_view s) noexcept {
 absl::Status validate_name(std::string_view what, std::string_view name) {
   if (name.empty()) {
     return absl::InvalidArgumentError(internal::cat("herald: ", what, " name is empty (1 to ",
-                                                   kMaxNameBytes, " bytes of UTF-8 expected)"));
+                                                    kMaxNameBytes, " bytes of UTF-8 expected)"));
   }
   if (name.size() > kMaxNameBytes) {
     return absl::InvalidArgumentError(cat("herald: ", what, " name ", quoted(name, 32), " is ",

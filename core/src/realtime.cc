@@ -36,7 +36,9 @@ ListenerId Realtime::once(std::string_view event, Listener listener) {
 ListenerId Realtime::on_any(Listener listener) {
   return connection_->listeners().add_any(std::move(listener));
 }
-void Realtime::off(std::string_view event, ListenerId id) { connection_->listeners().remove(event, id); }
+void Realtime::off(std::string_view event, ListenerId id) {
+  connection_->listeners().remove(event, id);
+}
 void Realtime::off(std::string_view event) { connection_->listeners().remove_event(event); }
 void Realtime::off() { connection_->listeners().remove_all_events(); }
 void Realtime::off_any(ListenerId id) { connection_->listeners().remove_any(id); }
@@ -61,7 +63,9 @@ absl::StatusOr<std::vector<Member>> Realtime::get_members(std::string_view chann
   return connection_->get_members(channel);
 }
 ListenerId Realtime::on_join(Listener listener) { return on("channel:join", std::move(listener)); }
-ListenerId Realtime::on_leave(Listener listener) { return on("channel:leave", std::move(listener)); }
+ListenerId Realtime::on_leave(Listener listener) {
+  return on("channel:leave", std::move(listener));
+}
 ListenerId Realtime::on_update(Listener listener) {
   return on("channel:update", std::move(listener));
 }

@@ -130,7 +130,8 @@ const Router::Members* Router::cached_route(const EnvelopePtr& envelope) const {
   RouteCacheEntry& entry = t_route_cache[hash % kRouteCacheSlots];
   const std::uint64_t version = version_.load(std::memory_order_acquire);
   if (entry.router_id == router_id_ && entry.version == version && entry.hash == hash &&
-      entry.broadcast == broadcast && (broadcast || same_name(entry.channel, envelope->channel_or_empty()))) {
+      entry.broadcast == broadcast &&
+      (broadcast || same_name(entry.channel, envelope->channel_or_empty()))) {
     return entry.snapshot.get();
   }
   Snapshot snapshot = locked_route(envelope);

@@ -31,13 +31,20 @@ bool unbase64url(std::string_view in, std::string& out) {
   int bits = 0;
   for (char c : in) {
     int d;
-    if (c >= 'A' && c <= 'Z') d = c - 'A';
-    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') d = c - '0' + 52;
-    else if (c == '-' || c == '+') d = 62;
-    else if (c == '_' || c == '/') d = 63;
-    else if (c == '=') break;
-    else return false;
+    if (c >= 'A' && c <= 'Z')
+      d = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      d = c - '0' + 52;
+    else if (c == '-' || c == '+')
+      d = 62;
+    else if (c == '_' || c == '/')
+      d = 63;
+    else if (c == '=')
+      break;
+    else
+      return false;
     value = (value << 6) | static_cast<unsigned>(d);
     bits += 6;
     if (bits >= 8) {
@@ -71,7 +78,8 @@ absl::Status refuse(std::string_view why) {
 std::string make_session_token(std::string_view secret, std::string_view subject,
                                std::chrono::seconds ttl) {
   const std::int64_t now = now_seconds();
-  nlohmann::json payload = {{"sub", std::string(subject)}, {"iat", now}, {"exp", now + ttl.count()}};
+  nlohmann::json payload = {
+      {"sub", std::string(subject)}, {"iat", now}, {"exp", now + ttl.count()}};
   std::string signing_input =
       cat(base64url(R"({"alg":"HS256","typ":"JWT"})"), ".", base64url(payload.dump()));
   return cat(signing_input, ".", base64url(hmac_sha256(secret, signing_input)));

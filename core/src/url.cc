@@ -8,8 +8,8 @@ namespace herald::internal {
 absl::StatusOr<Url> parse_url(std::string_view text) {
   auto bad = [&](std::string_view why) {
     return absl::InvalidArgumentError(internal::cat("herald: malformed URL \"", text, "\": ", why,
-                                                   " (expected mem://NAME, zmq://HOST:PORT or "
-                                                   "ws://HOST:PORT)"));
+                                                    " (expected mem://NAME, zmq://HOST:PORT or "
+                                                    "ws://HOST:PORT)"));
   };
   Url url;
   url.text = std::string(text);

@@ -84,9 +84,9 @@ int main() {
   leia.off_any(spy);
   leia.off("chat-message");
   std::cout << "  now " << leia.get_listeners().size() << " listener(s) left\n";
-  check(luke.send("technology-chat", "chat-message",
-                  ChatMessage{"Luke Skywalker", "Leia? ...Leia?"}),
-        "send");
+  check(
+      luke.send("technology-chat", "chat-message", ChatMessage{"Luke Skywalker", "Leia? ...Leia?"}),
+      "send");
 
   herald::Stats stats = luke.stats();
   std::cout << "Luke sent " << stats.sent << " messages; " << stats.delivered

@@ -7,13 +7,12 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
-
-#include <nlohmann/json.hpp>
 
 #include "herald/herald.hpp"
 #include "herald/session_token.hpp"
@@ -44,7 +43,8 @@ std::unique_ptr<Realtime> connect(const std::string& url, Options options = {}) 
 
 // Starts `herald broker` as a process and returns it with its URL.
 std::pair<std::unique_ptr<Process>, std::string> broker_process(const std::string& endpoint) {
-  auto p = std::make_unique<Process>(std::vector<std::string>{HERALD_CLI, "broker", "--zmq", endpoint});
+  auto p =
+      std::make_unique<Process>(std::vector<std::string>{HERALD_CLI, "broker", "--zmq", endpoint});
   auto url = p->expect("listening ");
   EXPECT_TRUE(url.has_value()) << "broker did not start on " << endpoint;
   return {std::move(p), url.value_or("")};
@@ -214,8 +214,8 @@ TEST(ZmqTransport, WhileTheBrokerIsDownSendsBufferBoundedAndReconnectsBackOff) {
 }
 
 TEST(ZmqTransport, AClientTheBrokerExpiredComesBackWithItsChannels) {
-  auto broker = start_broker({.endpoint = "tcp://127.0.0.1:0",
-                              .session_timeout = std::chrono::milliseconds(400)});
+  auto broker = start_broker(
+      {.endpoint = "tcp://127.0.0.1:0", .session_timeout = std::chrono::milliseconds(400)});
   auto rx = connect(broker->url());
   auto tx = connect(broker->url());
   Collector c;
@@ -351,18 +351,19 @@ TEST(ZmqTransport, GarbageFromARawPeerIsDroppedAndCountedWhileOthersKeepReceivin
   });
   const std::string raw_header = header("room", "raw");
   const std::vector<std::vector<std::string>> garbage = {
-      {topic},                                                 // one frame
-      {topic, raw_header + good_body, good_body},              // three frames
-      {topic, "\xc1\xc1" + good_body},                         // header not msgpack
-      {topic, "\x93\x01\x00\xa4room" + good_body},             // header too short
-      {topic, header("room", "") + good_body},                 // empty event
-      {topic, header("other", "raw") + good_body},             // topic disagrees
-      {topic, raw_header},                                     // no body
-      {topic, raw_header + "\xc1"},                            // body not msgpack
-      {topic, raw_header + "\x92\x01"},                        // body truncated
-      {topic, raw_header + good_body + good_body},             // two bodies
-      {topic, raw_header + std::string(5000, '\xc0')},         // body over the limit
-      {topic, std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00\xc0", 17)},  // probe off its topic
+      {topic},                                          // one frame
+      {topic, raw_header + good_body, good_body},       // three frames
+      {topic, "\xc1\xc1" + good_body},                  // header not msgpack
+      {topic, "\x93\x01\x00\xa4room" + good_body},      // header too short
+      {topic, header("room", "") + good_body},          // empty event
+      {topic, header("other", "raw") + good_body},      // topic disagrees
+      {topic, raw_header},                              // no body
+      {topic, raw_header + "\xc1"},                     // body not msgpack
+      {topic, raw_header + "\x92\x01"},                 // body truncated
+      {topic, raw_header + good_body + good_body},      // two bodies
+      {topic, raw_header + std::string(5000, '\xc0')},  // body over the limit
+      {topic,
+       std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00\xc0", 17)},  // probe off its topic
   };
   for (int round = 0; round < 5; ++round) {
     for (const auto& frames : garbage) raw.send(frames);
@@ -406,9 +407,9 @@ TEST(ZmqTransport, SessionEnforcementRefusesPeersWithoutAValidToken) {
   ASSERT_TRUE(luke->send("rebels", "hello", 1).ok());
   ASSERT_TRUE(c.wait_for(1));
 
-  for (std::string token : {std::string("not-a-jwt"), make_session_token("wrong", "vader", 1h),
-                            make_session_token(secret, "expired", std::chrono::seconds(-10)),
-                            std::string()}) {
+  for (std::string token :
+       {std::string("not-a-jwt"), make_session_token("wrong", "vader", 1h),
+        make_session_token(secret, "expired", std::chrono::seconds(-10)), std::string()}) {
     Options bad;
     bad.session = token;
     Realtime vader(broker->url(), bad);
@@ -435,7 +436,8 @@ TEST(ZmqTransport, SessionEnforcementRefusesPeersWithoutAValidToken) {
   zmq::context_t ctx;
   RawPublisher raw(ctx, broker->port());
   EXPECT_FALSE(raw.through(300ms));
-  raw.send({"crebels\xff", header("rebels", "intruder") + "\xa4" "evil"});
+  raw.send({"crebels\xff", header("rebels", "intruder") + "\xa4"
+                                                          "evil"});
   ASSERT_TRUE(luke->send("rebels", "marker", 3).ok());
   ASSERT_TRUE(c.wait_for_event("marker"));
   EXPECT_EQ(c.count("intruder"), 0u);

@@ -118,8 +118,8 @@ TEST(Concurrency, ProducersToOneImmediateReceiverNeverOverlap) {
   for (auto& t : threads) t.join();
   // Every send has returned; whatever another thread was still dispatching
   // finishes before that thread lets go of the receiver.
-  ASSERT_TRUE(testing::eventually(
-      [&] { return checker.received() == std::size_t{kProducers * kEach}; }));
+  ASSERT_TRUE(
+      testing::eventually([&] { return checker.received() == std::size_t{kProducers * kEach}; }));
   EXPECT_FALSE(checker.out_of_order());
   EXPECT_FALSE(checker.overlapped());
 }

@@ -332,7 +332,8 @@ TEST(MemoryTransport, SessionEnforcementRefusesBadTokens) {
     Realtime sith(url, bad);
     EXPECT_FALSE(sith.is_connected());
     std::vector<absl::Status> errors;
-    sith.on_error([&](const absl::Status& s) { errors.push_back(s); });  // registered late: replayed
+    sith.on_error(
+        [&](const absl::Status& s) { errors.push_back(s); });  // registered late: replayed
     ASSERT_EQ(errors.size(), 1u);
     EXPECT_EQ(errors[0].code(), absl::StatusCode::kUnauthenticated);
     EXPECT_EQ(sith.send("temple", "e", 1).code(), absl::StatusCode::kUnauthenticated);

@@ -23,8 +23,7 @@ TEST(Names, RejectsEmptyLongAndInvalidUtf8WithTheLimitInTheMessage) {
 
   absl::Status long_name = validate_name("event", std::string(256, 'y'));
   EXPECT_EQ(long_name.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(std::string(long_name.message()).find("256 bytes; the limit is 255"),
-            std::string::npos)
+  EXPECT_NE(std::string(long_name.message()).find("256 bytes; the limit is 255"), std::string::npos)
       << long_name.message();
 
   absl::Status bad = validate_name("channel", "ab\xff");
@@ -34,15 +33,15 @@ TEST(Names, RejectsEmptyLongAndInvalidUtf8WithTheLimitInTheMessage) {
 
 TEST(Names, Utf8ValidatorRejectsOverlongsSurrogatesAndTruncation) {
   EXPECT_TRUE(is_valid_utf8("plain ascii text, longer than eight bytes"));
-  EXPECT_TRUE(is_valid_utf8("\xc3\xa9"));              // é
-  EXPECT_TRUE(is_valid_utf8("\xf0\x9f\x98\x80"));      // 😀
-  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));             // overlong '/'
-  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));         // overlong
-  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));         // surrogate U+D800
-  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));     // > U+10FFFF
-  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));             // truncated
-  EXPECT_FALSE(is_valid_utf8("\x80"));                 // lone continuation
-  EXPECT_FALSE(is_valid_utf8("abcdefgh\xc3"));         // truncated after fast path
+  EXPECT_TRUE(is_valid_utf8("\xc3\xa9"));           // é
+  EXPECT_TRUE(is_valid_utf8("\xf0\x9f\x98\x80"));   // 😀
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate U+D800
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));          // truncated
+  EXPECT_FALSE(is_valid_utf8("\x80"));              // lone continuation
+  EXPECT_FALSE(is_valid_utf8("abcdefgh\xc3"));      // truncated after fast path
 }
 
 TEST(Url, ParsesMemAndNetworkForms) {
@@ -63,8 +62,8 @@ TEST(Url, ParsesMemAndNetworkForms) {
 }
 
 TEST(Url, RejectsMalformedUrlsNamingThem) {
-  for (const char* text : {"orders", "://x", "MEM://x", "mem://a/b", "zmq://:5", "zmq://h:99999",
-                           "zmq://h:12x"}) {
+  for (const char* text :
+       {"orders", "://x", "MEM://x", "mem://a/b", "zmq://:5", "zmq://h:99999", "zmq://h:12x"}) {
     auto url = parse_url(text);
     EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument) << text;
     EXPECT_NE(std::string(url.status().message()).find(text), std::string::npos)

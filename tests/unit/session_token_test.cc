@@ -1,9 +1,9 @@
+#include "herald/session_token.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <string>
-
-#include "herald/session_token.hpp"
 
 namespace herald {
 namespace {

@@ -78,10 +78,10 @@ class Collector {
     void add(const Payload& p) {
       {
         std::lock_guard lock(mu);
-        received.push_back({p.channel() ? std::optional<std::string>(std::string(*p.channel()))
-                                        : std::nullopt,
-                            std::string(p.event()), std::string(p.sender()), p.message(),
-                            std::this_thread::get_id()});
+        received.push_back(
+            {p.channel() ? std::optional<std::string>(std::string(*p.channel())) : std::nullopt,
+             std::string(p.event()), std::string(p.sender()), p.message(),
+             std::this_thread::get_id()});
       }
       cv.notify_all();
     }

@@ -13,14 +13,13 @@
 // with MSGPACK_DEFINE / MSGPACK_DEFINE_MAP.
 #pragma once
 
-#include <msgpack.hpp>
-
 #include <atomic>
 #include <concepts>
-#include <iterator>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
+#include <msgpack.hpp>
 #include <optional>
 #include <span>
 #include <stdexcept>

@@ -26,41 +26,41 @@ enum class Dispatch { immediate, queued };
 enum class Overflow { block, drop_oldest, drop_newest };
 
 struct Options {
-  bool echo_messages = true;        // messages from this connection come back to it
-  bool auto_join_channels = true;   // rejoin joined channels after a reconnect / open()
-  bool buffer_messages = true;      // while disconnected: buffer (bounded) instead of drop
+  bool echo_messages = true;       // messages from this connection come back to it
+  bool auto_join_channels = true;  // rejoin joined channels after a reconnect / open()
+  bool buffer_messages = true;     // while disconnected: buffer (bounded) instead of drop
   std::size_t max_buffered_messages = 10'000;
-  std::string session = {};         // session token; empty = no session
+  std::string session = {};  // session token; empty = no session
   Dispatch dispatch = Dispatch::immediate;
-  std::size_t inbox_capacity = 65'536;   // messages waiting for dispatch
+  std::size_t inbox_capacity = 65'536;  // messages waiting for dispatch
   Overflow overflow = Overflow::block;
   std::chrono::milliseconds reconnection_delay{1000};
-  std::chrono::milliseconds timeout{20000};   // connect / request timeout
+  std::chrono::milliseconds timeout{20000};  // connect / request timeout
 };
 
 // Counters of one connection. Each is a snapshot; they only grow, except the
 // gauges (inbox_depth, buffered).
 struct Stats {
-  std::uint64_t sent = 0;               // send/broadcast calls accepted (handed on or buffered)
-  std::uint64_t delivered = 0;          // envelopes dispatched to this connection's listeners
-  std::uint64_t listener_calls = 0;     // listener invocations (any-listeners included)
-  std::uint64_t listener_errors = 0;    // listeners that threw (reported via on_error)
-  std::uint64_t rejected = 0;           // calls refused: bad name, too large, unauthenticated, closed
+  std::uint64_t sent = 0;             // send/broadcast calls accepted (handed on or buffered)
+  std::uint64_t delivered = 0;        // envelopes dispatched to this connection's listeners
+  std::uint64_t listener_calls = 0;   // listener invocations (any-listeners included)
+  std::uint64_t listener_errors = 0;  // listeners that threw (reported via on_error)
+  std::uint64_t rejected = 0;         // calls refused: bad name, too large, unauthenticated, closed
 
   // Dropped, by reason.
-  std::uint64_t dropped_unavailable = 0;   // sent while disconnected with buffer_messages=false
-  std::uint64_t dropped_buffer_full = 0;   // sent while disconnected, buffer at its bound
-  std::uint64_t dropped_inbox_full = 0;    // arriving here, inbox full (drop_oldest/drop_newest)
-  std::uint64_t dropped_closed = 0;        // arriving here after close()
-  std::uint64_t dropped_malformed = 0;     // arriving here malformed from the network (dropped)
-  std::uint64_t lost_in_transit = 0;       // gaps in a sender's sequence (network drops, outages)
+  std::uint64_t dropped_unavailable = 0;  // sent while disconnected with buffer_messages=false
+  std::uint64_t dropped_buffer_full = 0;  // sent while disconnected, buffer at its bound
+  std::uint64_t dropped_inbox_full = 0;   // arriving here, inbox full (drop_oldest/drop_newest)
+  std::uint64_t dropped_closed = 0;       // arriving here after close()
+  std::uint64_t dropped_malformed = 0;    // arriving here malformed from the network (dropped)
+  std::uint64_t lost_in_transit = 0;      // gaps in a sender's sequence (network drops, outages)
 
-  std::uint64_t inbox_overfilled = 0;   // admitted past inbox_capacity to avoid a deadlock
-  std::uint64_t sender_waits = 0;       // times a sender waited for room in this inbox
+  std::uint64_t inbox_overfilled = 0;  // admitted past inbox_capacity to avoid a deadlock
+  std::uint64_t sender_waits = 0;      // times a sender waited for room in this inbox
 
-  std::size_t inbox_depth = 0;          // messages waiting in the inbox now
-  std::size_t inbox_high_water = 0;     // deepest the inbox has been
-  std::size_t buffered = 0;             // messages buffered while disconnected, now
+  std::size_t inbox_depth = 0;       // messages waiting in the inbox now
+  std::size_t inbox_high_water = 0;  // deepest the inbox has been
+  std::size_t buffered = 0;          // messages buffered while disconnected, now
 };
 
 }  // namespace herald

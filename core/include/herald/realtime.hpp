@@ -66,9 +66,9 @@ class Realtime {
   ListenerId on_any(Listener listener);
   void off(std::string_view event, ListenerId id);  // remove that listener
   void off(std::string_view event);                 // remove all listeners of the event
-  void off();                                       // remove all event listeners (not any-listeners)
+  void off();  // remove all event listeners (not any-listeners)
   void off_any(ListenerId id);
-  void off_any();                                   // remove all any-listeners
+  void off_any();                                                       // remove all any-listeners
   std::vector<ListenerId> get_listeners(std::string_view event) const;  // registration order
   std::vector<ListenerId> get_listeners() const;  // every event listener, then any-listeners
 
@@ -99,16 +99,16 @@ class Realtime {
   void on_reconnect_attempt(std::function<void(int attempt)> handler);
 
   // ---- Queued dispatch (Options::dispatch == Dispatch::queued) ----
-  std::size_t poll();                                        // run what is ready, now
-  std::size_t poll_for(std::chrono::milliseconds max_wait);  // wait for work up to max_wait, then run it
+  std::size_t poll();  // run what is ready, now
+  std::size_t poll_for(
+      std::chrono::milliseconds max_wait);  // wait for work up to max_wait, then run it
 
   Stats stats() const;
 
  private:
   absl::Status send_message(std::string_view channel, std::string_view event, Message message,
                             std::optional<bool> echo);
-  absl::Status broadcast_message(std::string_view event, Message message,
-                                 std::optional<bool> echo);
+  absl::Status broadcast_message(std::string_view event, Message message, std::optional<bool> echo);
   absl::Status update_profile_message(Message data, std::optional<bool> echo);
 
   std::shared_ptr<internal::Connection> connection_;

@@ -1,10 +1,9 @@
 // Compiled against the installed herald package only. Uses MSGPACK_DEFINE_MAP
 // without finding msgpack itself, and the ZeroMQ transport without finding
 // libzmq: herald's package brings them along.
+#include <chrono>
 #include <herald/herald.hpp>
 #include <herald/zmq/broker.hpp>
-
-#include <chrono>
 #include <iostream>
 #include <string>
 #include <thread>

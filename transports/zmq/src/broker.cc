@@ -1,13 +1,12 @@
 #include "herald/zmq/broker.hpp"
 
-#include <msgpack.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <map>
-#include <random>
+#include <msgpack.hpp>
 #include <mutex>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -82,9 +81,9 @@ struct ZmqBroker::State {
     std::string profile = std::string(1, '\xc0');  // msgpack nil
     std::chrono::steady_clock::time_point last_seen;
   };
-  std::unordered_map<std::string, Session> sessions;           // by routing id
-  std::unordered_map<std::string, std::string> by_socket_id;   // socket id -> routing id
-  internal::NameMap<std::set<std::string>> members;            // channel -> socket ids
+  std::unordered_map<std::string, Session> sessions;          // by routing id
+  std::unordered_map<std::string, std::string> by_socket_id;  // socket id -> routing id
+  internal::NameMap<std::set<std::string>> members;           // channel -> socket ids
   std::mt19937_64 rng{std::random_device{}()};
   static constexpr std::size_t kMaxSessions = 100'000;
   static constexpr std::size_t kMaxChannelsPerSession = 65'536;
@@ -113,7 +112,8 @@ struct ZmqBroker::State {
   }
 };
 
-ZmqBroker::ZmqBroker(ZmqBrokerOptions options) : state_(std::make_unique<State>(std::move(options))) {}
+ZmqBroker::ZmqBroker(ZmqBrokerOptions options)
+    : state_(std::make_unique<State>(std::move(options))) {}
 
 ZmqBroker::~ZmqBroker() { stop(); }
 
@@ -152,11 +152,13 @@ absl::Status ZmqBroker::start() {
   s.host = ep.substr(prefix.size(), colon - prefix.size());
   int requested = -1;
   const std::string port_text = ep.substr(colon + 1);
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), requested);
+  auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), requested);
   if (s.host.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
       requested < 0 || requested > 65533) {
-    return absl::InvalidArgumentError(cat("herald: broker endpoint \"", ep,
-                                          "\": the port must be 0 to 65533 (P+1 and P+2 are used too)"));
+    return absl::InvalidArgumentError(
+        cat("herald: broker endpoint \"", ep,
+            "\": the port must be 0 to 65533 (P+1 and P+2 are used too)"));
   }
   if (s.options.session_timeout < std::chrono::milliseconds(300)) {
     return absl::InvalidArgumentError(
@@ -198,7 +200,8 @@ absl::Status ZmqBroker::start() {
       try {
         router.bind(control_ep);
       } catch (const zmq::error_t& e) {
-        return absl::UnavailableError(cat("herald: broker cannot bind ", control_ep, ": ", e.what()));
+        return absl::UnavailableError(
+            cat("herald: broker cannot bind ", control_ep, ": ", e.what()));
       }
       std::string last = router.get(zmq::sockopt::last_endpoint);
       int p = std::stoi(last.substr(last.rfind(':') + 1));
@@ -224,7 +227,8 @@ absl::Status ZmqBroker::start() {
         }
       }
     }
-    if (!bound) return absl::UnavailableError("herald: broker found no three free neighbouring ports");
+    if (!bound)
+      return absl::UnavailableError("herald: broker found no three free neighbouring ports");
 
     xsub.bind(s.inproc_prefix + "-xsub");
     xpub.bind(s.inproc_prefix + "-xpub");
@@ -315,7 +319,8 @@ void ZmqBroker::State::run_zap(zmq::socket_t zap) {
     std::string text = "herald: a session token is required";
     std::string user;
     if (request.size() >= 8 && request[5].to_string_view() == "PLAIN") {
-      absl::StatusOr<std::string> subject = verify_session_token(secret, request[7].to_string_view());
+      absl::StatusOr<std::string> subject =
+          verify_session_token(secret, request[7].to_string_view());
       if (subject.ok()) {
         status = "200";
         text = "OK";
@@ -328,14 +333,16 @@ void ZmqBroker::State::run_zap(zmq::socket_t zap) {
     std::array<zmq::const_buffer, 6> reply = {
         zmq::buffer(std::string_view("1.0")),
         zmq::buffer(request.size() > 1 ? request[1].to_string_view() : std::string_view()),
-        zmq::buffer(status), zmq::buffer(text), zmq::buffer(user), zmq::buffer(std::string_view())};
+        zmq::buffer(status),
+        zmq::buffer(text),
+        zmq::buffer(user),
+        zmq::buffer(std::string_view())};
     zmq::send_multipart(zap, reply);
   }
 }
 
 void ZmqBroker::State::publish_presence(zmq::socket_t& pub, std::string_view channel,
-                                        std::string_view event, const Session& session,
-                                        bool echo) {
+                                        std::string_view event, const Session& session, bool echo) {
   absl::StatusOr<Message> profile = Message::from_msgpack(std::span<const std::byte>(
       reinterpret_cast<const std::byte*>(session.profile.data()), session.profile.size()));
   const internal::EnvelopeKind kind = event == "channel:join"    ? internal::EnvelopeKind::join
@@ -417,8 +424,8 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
     // ["hello", 1, socket_id, resume_token, keep_channels]
     auto socket_id = str(2);
     auto resume = str(3);
-    if (n < 5 || f[1].type != msgpack::type::POSITIVE_INTEGER || !socket_id ||
-        socket_id->empty() || socket_id->size() > internal::kMaxNameBytes || !resume ||
+    if (n < 5 || f[1].type != msgpack::type::POSITIVE_INTEGER || !socket_id || socket_id->empty() ||
+        socket_id->size() > internal::kMaxNameBytes || !resume ||
         f[4].type != msgpack::type::BOOLEAN) {
       return malformed(0, "hello is [\"hello\", 1, socket_id, resume_token, keep_channels]");
     }
@@ -515,7 +522,7 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
     auto channel = str(2);
     if (n < 4 || !channel || f[3].type != msgpack::type::BOOLEAN ||
         !internal::validate_name("channel", *channel).ok()) {
-      return malformed(req, cat(command, " is [\"", command, "\", req, channel, echo", 
+      return malformed(req, cat(command, " is [\"", command, "\", req, channel, echo",
                                 command == "join" ? ", profile]" : "]"));
     }
     const bool echo = f[3].via.boolean;
@@ -606,7 +613,8 @@ void ZmqBroker::State::run_control(zmq::socket_t router, zmq::socket_t pub, zmq:
   auto refresh_proxy_stats = [&] {
     proxy_control.send(zmq::buffer(std::string_view("STATISTICS")));
     std::vector<zmq::message_t> frames;
-    if (!zmq::recv_multipart(proxy_control, std::back_inserter(frames)) || frames.size() != 8) return;
+    if (!zmq::recv_multipart(proxy_control, std::back_inserter(frames)) || frames.size() != 8)
+      return;
     auto value = [&](int i) {
       std::uint64_t v = 0;
       if (frames[i].size() == sizeof v) std::memcpy(&v, frames[i].data(), sizeof v);

@@ -176,14 +176,16 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
   std::string_view channel, event, sender;
   bool has_channel = false, echo = false;
   if (!in.array_header(n) || n != 7) return bad("the header must be an array of 7");
-  if (!in.uint(version) || version != kVersion) return bad("unsupported header version (expected 1)");
+  if (!in.uint(version) || version != kVersion)
+    return bad("unsupported header version (expected 1)");
   if (!in.uint(kind_number) || kind_number > kProbeKind) return bad("kind must be 0..5");
   if (!in.nil()) {
     if (!in.str(channel)) return bad("channel must be a str or nil");
     has_channel = true;
   }
   if (!in.str(event) || !in.str(sender) || !in.boolean(echo) || !in.uint(seq)) {
-    return bad("header fields have the wrong types (event: str, sender: str, echo: bool, seq: uint)");
+    return bad(
+        "header fields have the wrong types (event: str, sender: str, echo: bool, seq: uint)");
   }
   const std::string_view body = message.substr(in.consumed(message));
   Decoded out;
@@ -197,7 +199,8 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
   }
   const auto kind = static_cast<EnvelopeKind>(kind_number);
   if (absl::Status s = internal::validate_name("event", event); !s.ok()) return s;
-  if (sender.empty() || sender.size() > internal::kMaxNameBytes) return bad("sender id must be 1-255 bytes");
+  if (sender.empty() || sender.size() > internal::kMaxNameBytes)
+    return bad("sender id must be 1-255 bytes");
   if (kind == EnvelopeKind::broadcast) {
     if (has_channel) return bad("a broadcast has a nil channel");
     if (topic != kBroadcastTopic) return bad("a broadcast must travel on the broadcast topic");
@@ -210,8 +213,8 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
     }
   }
   if (body.size() > max_body_bytes) {
-    return absl::ResourceExhaustedError(cat("herald zmq: body of ", body.size(),
-                                            " bytes exceeds the limit of ", max_body_bytes));
+    return absl::ResourceExhaustedError(
+        cat("herald zmq: body of ", body.size(), " bytes exceeds the limit of ", max_body_bytes));
   }
   absl::StatusOr<Message> m = Message::from_msgpack(
       std::span<const std::byte>(reinterpret_cast<const std::byte*>(body.data()), body.size()));

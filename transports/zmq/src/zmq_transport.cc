@@ -3,12 +3,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <msgpack.hpp>
-
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <msgpack.hpp>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -142,9 +141,8 @@ class Core : public std::enable_shared_from_this<Core> {
     wake();
     if (inline_call) return absl::OkStatus();  // takes effect in order, never a wait
     if (!pending->wait(timeout)) {
-      return absl::DeadlineExceededError(
-          cat("herald zmq: the broker at ", url_.text, " did not answer within ", timeout.count(),
-              " ms"));
+      return absl::DeadlineExceededError(cat("herald zmq: the broker at ", url_.text,
+                                             " did not answer within ", timeout.count(), " ms"));
     }
     std::lock_guard lock(pending->mu);
     if (members_out != nullptr) *members_out = std::move(pending->members);
@@ -173,7 +171,8 @@ class Core : public std::enable_shared_from_this<Core> {
     std::memcpy(message.data(), header, header_size);
     std::memcpy(static_cast<char*>(message.data()) + header_size, body.data(), body.size());
     try {
-      pub_->send(zmq::buffer(topic, topic_size), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+      pub_->send(zmq::buffer(topic, topic_size),
+                 zmq::send_flags::sndmore | zmq::send_flags::dontwait);
       pub_->send(message, zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
       return absl::UnavailableError(cat("herald zmq: send failed: ", e.what()));
@@ -229,7 +228,8 @@ class Core : public std::enable_shared_from_this<Core> {
       }
     } catch (const std::exception& e) {
       if (auto events = events_.lock()) {
-        events->transport_error(absl::InternalError(cat("herald zmq: I/O thread failed: ", e.what())));
+        events->transport_error(
+            absl::InternalError(cat("herald zmq: I/O thread failed: ", e.what())));
       }
     }
     if (phase_ == Phase::ready && dealer_) send_control_array("bye");
@@ -398,10 +398,11 @@ class Core : public std::enable_shared_from_this<Core> {
             cat("herald zmq: the broker at ", url_.text, " refused the session token")));
       }
       if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
-        return refuse(absl::UnauthenticatedError(cat(
-            "herald zmq: security handshake with ", url_.text, " failed: ",
-            options_.session.empty() ? "the broker requires a session token (Options::session)"
-                                     : "the broker does not use sessions (remove Options::session)")));
+        return refuse(absl::UnauthenticatedError(
+            cat("herald zmq: security handshake with ", url_.text, " failed: ",
+                options_.session.empty()
+                    ? "the broker requires a session token (Options::session)"
+                    : "the broker does not use sessions (remove Options::session)")));
       }
       if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         handshake_ok_ = true;
@@ -413,10 +414,11 @@ class Core : public std::enable_shared_from_this<Core> {
         // mechanisms differ (a token where none is used, or none where one is
         // required) — the broker closes before we may learn why.
         if (!handshake_ok_ && ++handshake_failures_ >= 2) {
-          return refuse(absl::UnauthenticatedError(cat(
-              "herald zmq: security handshake with ", url_.text, " failed: ",
-              options_.session.empty() ? "the broker requires a session token (Options::session)"
-                                       : "the broker does not use sessions (remove Options::session)")));
+          return refuse(absl::UnauthenticatedError(
+              cat("herald zmq: security handshake with ", url_.text, " failed: ",
+                  options_.session.empty()
+                      ? "the broker requires a session token (Options::session)"
+                      : "the broker does not use sessions (remove Options::session)")));
         }
         return lose("the broker closed the connection");
       }
@@ -520,8 +522,8 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // Runs `then` once everything subscribed so far is in force at the broker.
   void sync(std::shared_ptr<Pending> pending, std::function<void()> then) {
-    Sync s{zmq_wire::probe_topic(socket_id_, ++probe_counter_), Clock::time_point{}, std::move(then),
-           std::move(pending)};
+    Sync s{zmq_wire::probe_topic(socket_id_, ++probe_counter_), Clock::time_point{},
+           std::move(then), std::move(pending)};
     sub_->set(zmq::sockopt::subscribe, s.topic);
     send_probe(s);
     syncs_.push_back(std::move(s));
@@ -624,7 +626,8 @@ class Core : public std::enable_shared_from_this<Core> {
     // Sequences on this topic start over if it is joined again.
     for (auto it = last_seq_.begin(); it != last_seq_.end();) {
       const std::string& key = it->first;
-      if (key.size() > topic.size() && key.compare(key.size() - topic.size(), topic.size(), topic) == 0) {
+      if (key.size() > topic.size() &&
+          key.compare(key.size() - topic.size(), topic.size(), topic) == 0) {
         last_seq_.erase(it++);
       } else {
         ++it;
@@ -651,47 +654,49 @@ class Core : public std::enable_shared_from_this<Core> {
         // Unsubscribed, then a probe round trip: once leave() returns, the
         // broker no longer sends us the channel, and what it sent before is
         // dropped on arrival (read_data filters by subscription).
-        control_request("leave", c.channel, c.echo, pending,
-                        [this, channel = c.channel, echo = c.echo, pending,
-                         finish](const msgpack::object& o) {
-                          absl::Status status = reply_status(o);
-                          unsubscribe(channel);
-                          sync(pending, [this, channel, echo, status, finish] {
-                            if (echo) deliver_own_leave(channel);
-                            finish(status);
-                          });
-                        });
+        control_request(
+            "leave", c.channel, c.echo, pending,
+            [this, channel = c.channel, echo = c.echo, pending, finish](const msgpack::object& o) {
+              absl::Status status = reply_status(o);
+              unsubscribe(channel);
+              sync(pending, [this, channel, echo, status, finish] {
+                if (echo) deliver_own_leave(channel);
+                finish(status);
+              });
+            });
         break;
       case Command::Type::profile:
         control_request("profile", {}, c.echo, pending,
                         [finish](const msgpack::object& o) { finish(reply_status(o)); });
         break;
       case Command::Type::members:
-        control_request("members", c.channel, false, pending, [this, pending](const msgpack::object& o) {
-          command_in_flight_ = false;
-          if (!pending) return;
-          absl::Status status = reply_status(o);
-          std::vector<Member> members;
-          if (status.ok() && o.via.array.size >= 3 && o.via.array.ptr[2].type == msgpack::type::ARRAY) {
-            const msgpack::object& list = o.via.array.ptr[2];
-            for (std::uint32_t i = 0; i < list.via.array.size; ++i) {
-              const msgpack::object& m = list.via.array.ptr[i];
-              if (m.type != msgpack::type::ARRAY || m.via.array.size != 2 ||
-                  m.via.array.ptr[0].type != msgpack::type::STR) {
-                continue;
+        control_request(
+            "members", c.channel, false, pending, [this, pending](const msgpack::object& o) {
+              command_in_flight_ = false;
+              if (!pending) return;
+              absl::Status status = reply_status(o);
+              std::vector<Member> members;
+              if (status.ok() && o.via.array.size >= 3 &&
+                  o.via.array.ptr[2].type == msgpack::type::ARRAY) {
+                const msgpack::object& list = o.via.array.ptr[2];
+                for (std::uint32_t i = 0; i < list.via.array.size; ++i) {
+                  const msgpack::object& m = list.via.array.ptr[i];
+                  if (m.type != msgpack::type::ARRAY || m.via.array.size != 2 ||
+                      m.via.array.ptr[0].type != msgpack::type::STR) {
+                    continue;
+                  }
+                  std::string data;
+                  StringWriter w{&data};
+                  msgpack::pack(w, m.via.array.ptr[1]);
+                  auto message = Message::from_msgpack(std::span<const std::byte>(
+                      reinterpret_cast<const std::byte*>(data.data()), data.size()));
+                  members.push_back(
+                      {std::string(m.via.array.ptr[0].via.str.ptr, m.via.array.ptr[0].via.str.size),
+                       message.ok() ? *message : Message()});
+                }
               }
-              std::string data;
-              StringWriter w{&data};
-              msgpack::pack(w, m.via.array.ptr[1]);
-              auto message = Message::from_msgpack(std::span<const std::byte>(
-                  reinterpret_cast<const std::byte*>(data.data()), data.size()));
-              members.push_back({std::string(m.via.array.ptr[0].via.str.ptr,
-                                             m.via.array.ptr[0].via.str.size),
-                                 message.ok() ? *message : Message()});
-            }
-          }
-          pending->finish(std::move(status), std::move(members));
-        });
+              pending->finish(std::move(status), std::move(members));
+            });
         break;
     }
   }
@@ -699,10 +704,9 @@ class Core : public std::enable_shared_from_this<Core> {
   void deliver_own_leave(const std::string& channel) {
     auto events = events_.lock();
     if (!events) return;
-    events->deliver(internal::Envelope::make(internal::EnvelopeKind::leave, channel,
-                                             "channel:leave", socket_id_,
-                                             internal::presence_body(socket_id_, events->profile()),
-                                             true));
+    events->deliver(internal::Envelope::make(
+        internal::EnvelopeKind::leave, channel, "channel:leave", socket_id_,
+        internal::presence_body(socket_id_, events->profile()), true));
   }
 
   void fail_commands(const absl::Status& status) {
@@ -861,8 +865,8 @@ class ZmqTransport final : public internal::Transport {
           "connection's I/O thread; use Dispatch::queued or call it from another thread");
     }
     std::vector<Member> members;
-    absl::Status status = core_->submit({Command::Type::members, std::string(channel), false, {}, {}},
-                                        timeout_, &members);
+    absl::Status status = core_->submit(
+        {Command::Type::members, std::string(channel), false, {}, {}}, timeout_, &members);
     if (!status.ok()) return status;
     return members;
   }

@@ -86,8 +86,13 @@ class Envelope {
   friend class EnvelopePtr;
   Envelope(EnvelopeKind kind, std::uint32_t channel_len, std::uint32_t event_len,
            std::uint32_t sender_len, Message body, bool echo, bool in_body_block) noexcept
-      : refs_(1), kind_(kind), echo_(echo), in_body_block_(in_body_block),
-        channel_len_(channel_len), event_len_(event_len), sender_len_(sender_len),
+      : refs_(1),
+        kind_(kind),
+        echo_(echo),
+        in_body_block_(in_body_block),
+        channel_len_(channel_len),
+        event_len_(event_len),
+        sender_len_(sender_len),
         body_(std::move(body)) {}
   const char* chars() const noexcept { return reinterpret_cast<const char*>(this + 1); }
   char* chars() noexcept { return reinterpret_cast<char*>(this + 1); }

@@ -39,7 +39,6 @@ class Inbox {
   static constexpr std::chrono::microseconds kSpinBeforeSleep{50};
   bool wait_until_ready(std::chrono::steady_clock::time_point deadline);
 
-
   bool empty() const noexcept { return depth_.load(std::memory_order_seq_cst) == 0; }
   std::size_t depth() const noexcept { return depth_.load(std::memory_order_relaxed); }
   std::size_t high_water() const noexcept { return high_water_.load(std::memory_order_relaxed); }

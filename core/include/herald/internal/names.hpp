@@ -34,7 +34,8 @@ inline std::uint64_t hash_seed() noexcept {
 }
 inline std::uint64_t load_bytes(const char* p, std::size_t n) noexcept {
   std::uint64_t v = 0;
-  for (std::size_t i = 0; i < n; ++i) v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  for (std::size_t i = 0; i < n; ++i)
+    v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
   return v;
 }
 inline std::uint64_t mix(std::uint64_t h) noexcept {

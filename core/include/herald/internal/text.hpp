@@ -18,14 +18,16 @@ inline void append(std::string& out, const char* s) { out.append(s); }
 inline void append(std::string& out, const std::string& s) { out.append(s); }
 inline void append(std::string& out, char c) { out.push_back(c); }
 template <class T>
-  requires(std::is_arithmetic_v<T> && !std::same_as<T, char> && !std::same_as<T, bool>)
-void append(std::string& out, T v) {
+requires(std::is_arithmetic_v<T> && !std::same_as<T, char> &&
+         !std::same_as<T, bool>) void append(std::string& out, T v) {
   out.append(std::to_string(v));
 }
 template <class T>
-  requires requires(const T& t) { t.data(); t.size(); } &&
-           (!std::convertible_to<const T&, std::string_view>)
-void append(std::string& out, const T& s) {  // absl::string_view and friends
+requires requires(const T& t) {
+  t.data();
+  t.size();
+} &&(!std::convertible_to<const T&, std::string_view>)void append(
+    std::string& out, const T& s) {  // absl::string_view and friends
   out.append(s.data(), s.size());
 }
 }  // namespace text_detail

@@ -40,11 +40,11 @@ struct ZmqBrokerOptions {
 };
 
 struct ZmqBrokerStats {
-  std::size_t sessions = 0;             // clients that said hello and are alive
-  std::size_t channels = 0;             // channels with at least one member
-  std::uint64_t messages_in = 0;        // data frames received from publishers (proxy)
+  std::size_t sessions = 0;       // clients that said hello and are alive
+  std::size_t channels = 0;       // channels with at least one member
+  std::uint64_t messages_in = 0;  // data frames received from publishers (proxy)
   std::uint64_t bytes_in = 0;
-  std::uint64_t messages_out = 0;       // data frames sent to subscribers (proxy)
+  std::uint64_t messages_out = 0;  // data frames sent to subscribers (proxy)
   std::uint64_t bytes_out = 0;
   std::uint64_t control_requests = 0;   // control messages handled
   std::uint64_t control_malformed = 0;  // control messages dropped as malformed
@@ -65,8 +65,8 @@ class ZmqBroker {
   absl::Status start();
   void stop();  // idempotent
 
-  int port() const;          // the control port P (after start)
-  std::string url() const;   // "zmq://HOST:P"
+  int port() const;         // the control port P (after start)
+  std::string url() const;  // "zmq://HOST:P"
   ZmqBrokerStats stats() const;
 
  private:
