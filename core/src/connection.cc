@@ -125,7 +125,9 @@ bool Connection::ready_for_more() const noexcept {
 std::vector<TransportEvents::ChannelToRestore> Connection::channels_to_restore() {
   std::lock_guard lock(mu_);
   std::vector<ChannelToRestore> out;
-  if (!options_.auto_join_channels) {
+  // On the first connection these are joins made while connecting: always
+  // applied. On a reconnect, auto_join_channels decides.
+  if (!options_.auto_join_channels && ever_connected_) {
     joined_.clear();
     return out;
   }
@@ -138,6 +140,7 @@ void Connection::transport_connected() {
     std::lock_guard lock(mu_);
     if (state() == State::closed) return;
     flushing_ = true;
+    ever_connected_ = true;
   }
   flush_buffered();
   // Joins and leaves recorded while connecting (e.g. from listeners of the

@@ -269,6 +269,20 @@ TEST(ZmqTransport, AnotherPeerCannotTakeOverASocketId) {
   ASSERT_TRUE(c.wait_for(1));  // the victim's membership is intact
 }
 
+TEST(ZmqTransport, JoinsMadeWhileConnectingCountEvenWithoutAutoJoin) {
+  auto broker = start_broker();
+  Options o;
+  o.auto_join_channels = false;
+  Realtime rt(broker->url(), o);  // not connected yet: join waits, then applies
+  ASSERT_TRUE(rt.join("early").ok());
+  EXPECT_EQ(rt.channels(), std::vector<std::string>{"early"});
+  auto tx = connect(broker->url());
+  Collector c;
+  rt.on("e", c.listener());
+  ASSERT_TRUE(tx->send("early", "e", 1).ok());
+  ASSERT_TRUE(c.wait_for(1));
+}
+
 // ---------------------------------------------------------------- bad input
 
 // A raw ZeroMQ publisher, made to pass the broker's subscribe-all first.

@@ -133,6 +133,7 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   std::deque<MembershipOp> pending_ops_;
   std::deque<EnvelopePtr> buffered_;
   bool flushing_ = false;
+  bool ever_connected_ = false;
   Message profile_;
   std::function<void()> on_connect_;
   std::function<void(std::string_view)> on_disconnect_;
