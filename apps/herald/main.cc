@@ -10,6 +10,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -295,8 +296,12 @@ int run_pub(int argc, char** argv) {
   std::string error;
   herald::Realtime rt = connect_or_explain(url, options, error);
   if (!error.empty()) return fail(error, kPubUsage);
+  std::mutex error_mu;
   absl::Status last_error;
-  rt.on_error([&](const absl::Status& s) { last_error = s; });
+  rt.on_error([&](const absl::Status& s) {
+    std::lock_guard lock(error_mu);
+    last_error = s;
+  });
   if (!wait_connected(rt, std::chrono::seconds(10))) {
     std::cerr << "herald pub: not connected to " << url
               << (last_error.ok() ? std::string() : ": " + std::string(last_error.message()))
@@ -357,6 +362,7 @@ int run_sub(int argc, char** argv) {
   rt.on_any([&](const herald::Payload& p) {
     const bool presence = p.event().rfind("channel:", 0) == 0;
     if (!all && (!p.channel() || presence)) return;
+    if (limit > 0 && printed >= limit) return;
     std::cout << "{\"channel\":" << (p.channel() ? json_string(*p.channel()) : "null")
               << ",\"event\":" << json_string(p.event())
               << ",\"sender\":" << json_string(p.sender())

@@ -84,7 +84,6 @@ struct ZmqBroker::State {
   std::unordered_map<std::string, Session> sessions;          // by routing id
   std::unordered_map<std::string, std::string> by_socket_id;  // socket id -> routing id
   internal::NameMap<std::set<std::string>> members;           // channel -> socket ids
-  std::mt19937_64 rng{std::random_device{}()};
   static constexpr std::size_t kMaxSessions = 100'000;
   static constexpr std::size_t kMaxChannelsPerSession = 65'536;
 
@@ -421,13 +420,18 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
   control_requests.fetch_add(1);
 
   if (command == "hello") {
-    // ["hello", 1, socket_id, resume_token, keep_channels]
+    // ["hello", 1, socket_id, resume_secret, [channels to keep]]
     auto socket_id = str(2);
     auto resume = str(3);
     if (n < 5 || f[1].type != msgpack::type::POSITIVE_INTEGER || !socket_id || socket_id->empty() ||
-        socket_id->size() > internal::kMaxNameBytes || !resume ||
-        f[4].type != msgpack::type::BOOLEAN) {
-      return malformed(0, "hello is [\"hello\", 1, socket_id, resume_token, keep_channels]");
+        socket_id->size() > internal::kMaxNameBytes || !resume || resume->size() < 16 ||
+        f[4].type != msgpack::type::ARRAY) {
+      return malformed(0, "hello is [\"hello\", 1, socket_id, resume_secret, [channel, ...]]");
+    }
+    std::set<std::string, std::less<>> keep;
+    for (std::uint32_t i = 0; i < f[4].via.array.size; ++i) {
+      const msgpack::object& c = f[4].via.array.ptr[i];
+      if (c.type == msgpack::type::STR) keep.emplace(c.via.str.ptr, c.via.str.size);
     }
     auto refuse_hello = [&](const std::string& why) {
       pk.pack_array(2);
@@ -439,7 +443,6 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
       return refuse_hello(
           cat("herald broker: protocol version ", f[1].via.u64, " is not supported (1 is)"));
     }
-    const bool keep_channels = f[4].via.boolean;
     // A connection that already said hello as someone else leaves first.
     if (auto mine = sessions.find(routing_id);
         mine != sessions.end() && mine->second.socket_id != *socket_id) {
@@ -452,44 +455,48 @@ void ZmqBroker::State::handle(zmq::socket_t& router, zmq::socket_t& pub,
       if (s != sessions.end() && s->second.routing_id != routing_id) {
         // The same client again, reconnected with a new identity — if it can
         // prove it: socket ids are visible to everyone, resume tokens are not.
-        if (s->second.resume_token.empty() || *resume != s->second.resume_token) {
+        if (*resume != s->second.resume_token) {
           return refuse_hello(cat("herald broker: socket id ", fresh.socket_id,
                                   " is in use by another connection"));
         }
-        if (!keep_channels) {
-          remove_session(pub, s->first);
-        } else {
-          // It keeps its channels and profile, so rejoining is idempotent for the others.
-          fresh.channels = std::move(s->second.channels);
-          fresh.profile = std::move(s->second.profile);
-          sessions.erase(s);
-        }
-      } else if (s != sessions.end()) {
-        fresh.channels = std::move(s->second.channels);
-        fresh.profile = std::move(s->second.profile);
+      }
+      if (s != sessions.end()) {
+        // The same client again: it keeps the channels it still wants (and
+        // its profile), so rejoining them is idempotent for the others; it
+        // leaves the rest.
+        Session old = std::move(s->second);
         sessions.erase(s);
+        for (const std::string& channel : old.channels) {
+          if (keep.count(channel)) {
+            fresh.channels.insert(channel);
+            continue;
+          }
+          auto m = members.find(channel);
+          if (m != members.end()) {
+            m->second.erase(old.socket_id);
+            if (m->second.empty()) members.erase(m);
+          }
+          publish_presence(pub, channel, "channel:leave", old, false);
+        }
+        fresh.profile = std::move(old.profile);
       }
     }
     if (sessions.size() >= kMaxSessions) {
       return refuse_hello(cat("herald broker: ", kMaxSessions, " sessions already"));
     }
-    std::uint8_t random[16];
-    for (auto& b : random) b = static_cast<std::uint8_t>(rng());
-    fresh.resume_token = internal::base64(std::string_view(reinterpret_cast<char*>(random), 16));
+    fresh.resume_token = std::string(*resume);
     fresh.routing_id = routing_id;
     fresh.last_seen = std::chrono::steady_clock::now();
     by_socket_id[fresh.socket_id] = routing_id;
-    const std::string token = fresh.resume_token;
     sessions[routing_id] = std::move(fresh);
     refresh_counts();
-    pk.pack_array(7);
+    pk.pack_array(6);
     pk.pack(std::string_view("welcome"));
     pk.pack_uint8(zmq_wire::kVersion);
     pk.pack_uint64(options.max_message_bytes);
     pk.pack_int(port + zmq_wire::kPublishPortOffset);
     pk.pack_int(port + zmq_wire::kSubscribePortOffset);
     pk.pack_uint64(static_cast<std::uint64_t>(options.session_timeout.count()));
-    pk.pack(token);
     return send_reply();
   }
 

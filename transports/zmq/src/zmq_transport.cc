@@ -89,39 +89,56 @@ class Core : public std::enable_shared_from_this<Core> {
       : url_(std::move(url)), options_(std::move(options)), events_(std::move(events)) {
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (auto e = events_.lock()) socket_id_ = std::string(e->id());
+    // A secret of this connection's own, sent in every hello: it proves to the
+    // broker that a reconnecting hello with our (public) socket id is ours.
+    std::random_device rd;
+    std::uint8_t secret[16];
+    for (auto& b : secret) b = static_cast<std::uint8_t>(rd());
+    resume_token_ = internal::base64(std::string_view(reinterpret_cast<char*>(secret), 16));
   }
   ~Core() {
     if (wake_fd_ >= 0) ::close(wake_fd_);
   }
 
+  // Lifecycle. Threads other than the I/O thread start and stop it under
+  // lifecycle_mu_ (joining it there); the I/O thread itself — a listener or
+  // handler calling close() / open() — only sets flags and never waits, so
+  // the two can never wait for each other.
   void start() {
-    std::lock_guard lock(thread_mu_);
-    if (thread_.joinable()) {
-      if (thread_.get_id() == std::this_thread::get_id()) {
-        // open() from a listener (after close(), or after a refusal): the
-        // loop starts over with fresh sockets once the listener returns.
-        stop_ = false;
-        restart_ = true;
+    if (on_io_thread()) {
+      if (stopping_.load()) {
+        reopen_after_stop_ = true;  // another thread is closing: it restarts us after
         return;
       }
-      if (!stop_.load()) return;
-      thread_.join();
+      // open() from a listener (after close(), or after a refusal): the loop
+      // starts over with fresh sockets once the listener returns.
+      stop_ = false;
+      restart_ = true;
+      return;
     }
-    stop_ = false;
-    thread_ = std::thread([self = shared_from_this()] { self->run(); });
-    io_thread_id_.store(thread_.get_id());
+    std::lock_guard lock(lifecycle_mu_);
+    start_locked();
   }
 
   void stop(bool detach_if_self) {
     stop_ = true;
     wake();
-    std::lock_guard lock(thread_mu_);
-    if (!thread_.joinable()) return;
-    if (thread_.get_id() == std::this_thread::get_id()) {
-      if (detach_if_self) thread_.detach();
+    if (on_io_thread()) {
+      restart_ = false;
+      reopen_after_stop_ = false;
+      // Destroyed from its own thread: let the thread finish on its own —
+      // unless another thread is joining it right now (then that one does).
+      if (detach_if_self && lifecycle_mu_.try_lock()) {
+        if (thread_.joinable()) thread_.detach();
+        lifecycle_mu_.unlock();
+      }
       return;
     }
-    thread_.join();
+    std::lock_guard lock(lifecycle_mu_);
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+    stopping_ = false;
+    if (reopen_after_stop_.exchange(false)) start_locked();
   }
 
   bool on_io_thread() const { return io_thread_id_.load() == std::this_thread::get_id(); }
@@ -209,7 +226,9 @@ class Core : public std::enable_shared_from_this<Core> {
   // ---------------------------------------------------------------- I/O thread
 
   void run() {
+    io_thread_id_.store(std::this_thread::get_id());
     internal::t_on_transport_thread = true;
+    handshake_failures_ = 0;
     // After close() / open(), what others sent meanwhile was not lost to us:
     // sequences start over. (Across an outage they do not: gaps count.)
     last_seq_.clear();
@@ -235,6 +254,7 @@ class Core : public std::enable_shared_from_this<Core> {
     if (phase_ == Phase::ready && dealer_) send_control_array("bye");
     fail_commands(absl::FailedPreconditionError("herald zmq: connection closed"));
     teardown();
+    io_thread_id_.store(std::thread::id{});
   }
 
   void loop_once() {
@@ -244,7 +264,7 @@ class Core : public std::enable_shared_from_this<Core> {
     // While the connection's inbox is full, data stays in ZeroMQ's queue
     // (bounded by the high-water mark): look again shortly, keep serving the
     // control socket (pings) meanwhile.
-    const bool data_wanted = sub_ && !backpressured_;
+    const bool data_wanted = sub_ && (!backpressured_ || !syncs_.empty());
     if (dealer_) items[count++] = {dealer_->handle(), 0, ZMQ_POLLIN, 0};
     if (data_wanted) items[count++] = {sub_->handle(), 0, ZMQ_POLLIN, 0};
     if (monitor_) items[count++] = {monitor_->handle(), 0, ZMQ_POLLIN, 0};
@@ -344,7 +364,12 @@ class Core : public std::enable_shared_from_this<Core> {
     pk.pack_uint8(zmq_wire::kVersion);
     pk.pack(socket_id_);
     pk.pack(resume_token_);
-    options_.auto_join_channels ? pk.pack_true() : pk.pack_false();
+    // The channels this connection still wants: a broker that kept our old
+    // session leaves every other channel (a leave that never got through).
+    restore_.clear();
+    if (auto events = events_.lock()) restore_ = events->channels_to_restore();
+    pk.pack_array(static_cast<std::uint32_t>(restore_.size()));
+    for (const auto& r : restore_) pk.pack(r.channel);
     dealer_->send(zmq::buffer(hello), zmq::send_flags::dontwait);
   }
 
@@ -472,9 +497,6 @@ class Core : public std::enable_shared_from_this<Core> {
         ping_interval_ = std::min<std::chrono::milliseconds>(
             kPingInterval, std::chrono::milliseconds(f[5].via.u64 / 3));
       }
-      if (n >= 7 && f[6].type == msgpack::type::STR) {
-        resume_token_.assign(f[6].via.str.ptr, f[6].via.str.size);
-      }
       begin_probing();
       return;
     }
@@ -507,8 +529,7 @@ class Core : public std::enable_shared_from_this<Core> {
     last_heard_ = Clock::now();
     last_ping_ = last_heard_;
     sub_->set(zmq::sockopt::subscribe, zmq_wire::kBroadcastTopic);
-    std::vector<internal::TransportEvents::ChannelToRestore> channels;
-    if (auto events = events_.lock()) channels = events->channels_to_restore();
+    const std::vector<internal::TransportEvents::ChannelToRestore> channels = restore_;
     for (const auto& restore : channels) subscribe(restore.channel);
     sync(nullptr, [this, channels] {
       for (const auto& restore : channels) {
@@ -732,7 +753,9 @@ class Core : public std::enable_shared_from_this<Core> {
   void read_data() {
     auto events = events_.lock();  // keeps the connection alive while its listeners run
     for (int i = 0; i < 4096 && sub_; ++i) {
-      if (events && !events->ready_for_more()) {
+      // (Probes travel behind the data: while one is awaited, keep reading;
+      // the inbox takes the surplus as overfill rather than stall a join.)
+      if (events && syncs_.empty() && !events->ready_for_more()) {
         backpressured_ = true;
         return;
       }
@@ -794,8 +817,20 @@ class Core : public std::enable_shared_from_this<Core> {
   std::string socket_id_;
   int wake_fd_ = -1;
 
-  std::mutex thread_mu_;
+  void start_locked() {
+    if (thread_.joinable()) {
+      if (!stop_.load()) return;  // running
+      thread_.join();             // ended (after a refusal) or ending
+    }
+    stop_ = false;
+    restart_ = false;
+    thread_ = std::thread([self = shared_from_this()] { self->run(); });
+  }
+
+  std::mutex lifecycle_mu_;
   std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> reopen_after_stop_{false};
   std::atomic<std::thread::id> io_thread_id_{};
   std::atomic<bool> stop_{false};
   std::atomic<bool> restart_{false};
@@ -824,6 +859,7 @@ class Core : public std::enable_shared_from_this<Core> {
   Clock::time_point hello_sent_, last_heard_, last_ping_, next_attempt_;
   std::chrono::milliseconds ping_interval_ = kPingInterval;
   std::string resume_token_;
+  std::vector<internal::TransportEvents::ChannelToRestore> restore_;
   internal::NameSet subscribed_;
   bool command_in_flight_ = false;
   bool handshake_ok_ = false;
