@@ -409,6 +409,7 @@ void Connection::dispatch_one(const Envelope& envelope) {
 std::size_t Connection::run_batch() {
   if (inbox_.empty()) return 0;  // the common case: no lock taken
   std::size_t n = inbox_.take_all(batch_);
+  if (n >= options_.inbox_capacity && transport_) transport_->resume_input();
   for (const EnvelopePtr& envelope : batch_) dispatch_one(*envelope);
   batch_.clear();
   return n;

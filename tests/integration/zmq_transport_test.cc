@@ -345,6 +345,44 @@ TEST(ZmqTransport, CloseOnOneThreadWhileAListenerReopensDoesNotDeadlock) {
   }
 }
 
+TEST(ZmqTransport, DropsAtTheHighWaterMarkAreCountedNeverSilent) {
+  // A broker with a tiny per-subscriber queue and a receiver that does not
+  // read for a while: the broker drops, and the receiver counts every drop.
+  auto broker = start_broker({.endpoint = "tcp://127.0.0.1:0", .high_water_mark = 50});
+  Options o;
+  o.dispatch = Dispatch::queued;
+  o.inbox_capacity = 16;
+  auto rx = connect(broker->url(), o);
+  auto tx = connect(broker->url());
+  std::atomic<int> last{-1};
+  std::atomic<std::uint64_t> received{0};
+  rx->on("n", [&](const Payload& p) {
+    last = p.message().as<int>();
+    received.fetch_add(1);
+  });
+  ASSERT_TRUE(rx->join("flood", false).ok());
+  constexpr int kCount = 50'000;
+  for (int i = 0; i < kCount; ++i) ASSERT_TRUE(tx->send("flood", "n", i).ok());
+  // Drain until nothing more arrives, then one last message: it arrives, and
+  // with it the receiver knows exactly how many before it never did.
+  auto quiet_since = std::chrono::steady_clock::now();
+  for (int seen = -2; std::chrono::steady_clock::now() - quiet_since < 300ms;) {
+    rx->poll_for(5ms);
+    if (last.load() != seen) {
+      seen = last.load();
+      quiet_since = std::chrono::steady_clock::now();
+    }
+  }
+  ASSERT_TRUE(tx->send("flood", "n", kCount).ok());
+  ASSERT_TRUE(eventually([&] {
+    rx->poll_for(5ms);
+    return last.load() == kCount;
+  }));
+  const Stats s = rx->stats();
+  EXPECT_GT(s.lost_in_transit, 0u);
+  EXPECT_EQ(received.load() + s.lost_in_transit, static_cast<std::uint64_t>(kCount + 1));
+}
+
 // ---------------------------------------------------------------- bad input
 
 // A raw ZeroMQ publisher, made to pass the broker's subscribe-all first.

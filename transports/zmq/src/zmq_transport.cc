@@ -199,6 +199,8 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::size_t max_message_bytes() const { return max_message_bytes_.load(); }
 
+  void resume_input() { wake(); }
+
   void add_stats(Stats& stats) const {
     stats.dropped_malformed += malformed_.load(std::memory_order_relaxed);
     stats.lost_in_transit += lost_.load(std::memory_order_relaxed);
@@ -907,6 +909,7 @@ class ZmqTransport final : public internal::Transport {
     return members;
   }
   void add_stats(Stats& stats) const override { core_->add_stats(stats); }
+  void resume_input() override { core_->resume_input(); }
 
  private:
   std::shared_ptr<Core> core_;

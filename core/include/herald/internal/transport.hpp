@@ -55,6 +55,9 @@ class Transport {
   // Presence.
   virtual absl::Status update_profile(const Message& profile, bool echo) = 0;
   virtual absl::StatusOr<std::vector<Member>> get_members(std::string_view channel) = 0;
+  // The connection's full inbox has just been drained: input held back
+  // because of it (TransportEvents::ready_for_more) may flow again.
+  virtual void resume_input() {}
   // Adds the transport's own counters (e.g. malformed input, losses seen).
   virtual void add_stats(Stats& stats) const { (void)stats; }
 };
