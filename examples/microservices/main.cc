@@ -120,7 +120,12 @@ int orders(const std::string& url) {
       return 1;
     }
   }
-  return billed.wait_for(kOrders, 30s) ? 0 : 1;
+  if (billed.wait_for(kOrders, 30s)) return 0;
+  const herald::Stats s = rt.stats();
+  std::cerr << "[orders]  not every order was billed; delivered " << s.delivered << ", lost "
+            << s.lost_in_transit << ", malformed " << s.dropped_malformed << ", connected "
+            << rt.is_connected() << "\n";
+  return 1;
 }
 
 pid_t spawn(const std::string& self, const std::string& role, const std::string& url) {

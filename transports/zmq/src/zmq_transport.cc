@@ -29,6 +29,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr auto kProbeInterval = 5ms;
+constexpr auto kFlushOnClose = 1000ms;
 constexpr auto kPingInterval = 1000ms;
 constexpr auto kSilenceLimit = 3500ms;  // no word from the broker: it is gone
 constexpr std::size_t kMaxTrackedSenders = 65'536;
@@ -253,10 +254,36 @@ class Core : public std::enable_shared_from_this<Core> {
             absl::InternalError(cat("herald zmq: I/O thread failed: ", e.what())));
       }
     }
-    if (phase_ == Phase::ready && dealer_) send_control_array("bye");
+    if (phase_ == Phase::ready && dealer_) {
+      flush_outgoing(kFlushOnClose);
+      send_control_array("bye");
+    }
     fail_commands(absl::FailedPreconditionError("herald zmq: connection closed"));
     teardown();
     io_thread_id_.store(std::thread::id{});
+  }
+
+  // Sockets close with ZMQ_LINGER 0 (a dead broker never holds up a close),
+  // so first make sure what was sent has left: a probe published after it,
+  // on the same path, coming back (waits at most `limit`). What arrives for
+  // us meanwhile is not delivered: the connection is closing.
+  void flush_outgoing(std::chrono::milliseconds limit) {
+    if (!sub_) return;
+    const std::string topic = zmq_wire::probe_topic(socket_id_, ++probe_counter_);
+    sub_->set(zmq::sockopt::subscribe, topic);
+    Sync probe{topic, Clock::time_point{}, nullptr, nullptr};
+    const auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+      if (Clock::now() - probe.last_sent >= kProbeInterval) send_probe(probe);
+      zmq::pollitem_t item{sub_->handle(), 0, ZMQ_POLLIN, 0};
+      if (zmq::poll(&item, 1, kProbeInterval) <= 0) continue;
+      while (sub_->recv(topic_frame_, zmq::recv_flags::dontwait)) {
+        const bool ours = topic_frame_.to_string_view() == topic;
+        while (topic_frame_.more() && sub_->recv(topic_frame_, zmq::recv_flags::none)) {
+        }
+        if (ours) return;
+      }
+    }
   }
 
   void loop_once() {
