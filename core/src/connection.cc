@@ -310,36 +310,41 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
 
   EnvelopePtr envelope = Envelope::make(kind, channel, event, socket_id_, std::move(body),
                                         echo.value_or(options_.echo_messages));
-  if (state() != State::connected) {
+  for (int attempt = 0;; ++attempt) {
+    if (state() == State::connected && attempt < 3) {
+      absl::Status sent = transport_->publish(envelope);
+      // kUnavailable: the transport lost its connection a moment before
+      // telling us; the message is buffered like any sent while disconnected.
+      if (!absl::IsUnavailable(sent)) {
+        if (sent.ok()) bump(sent_);
+        return sent;
+      }
+    }
     std::unique_lock lock(mu_);
-    State s = state();
+    const State s = state();
     if (s == State::closed || s == State::refused) {
       lock.unlock();
       return rejected(usable("send"));
     }
-    if (s != State::connected || flushing_) {
-      if (!options_.buffer_messages) {
-        bump(dropped_unavailable_);
-        return absl::UnavailableError(
-            internal::cat("herald: not connected; message for event \"", event,
-                          "\" dropped (Options::buffer_messages is off)"));
-      }
-      if (buffered_.size() >= options_.max_buffered_messages) {
-        bump(dropped_buffer_full_);
-        return absl::ResourceExhaustedError(internal::cat(
-            "herald: not connected and ", buffered_.size(),
-            " messages are already buffered (Options::max_buffered_messages); message for "
-            "event \"",
-            event, "\" dropped"));
-      }
-      buffered_.push_back(std::move(envelope));
-      buffered_count_.store(buffered_.size(), std::memory_order_relaxed);
-      bump(sent_);
-      return absl::OkStatus();
+    if (s == State::connected && !flushing_ && attempt < 2) continue;  // reconnected meanwhile
+    if (!options_.buffer_messages) {
+      bump(dropped_unavailable_);
+      return absl::UnavailableError(internal::cat("herald: not connected; message for event \"",
+                                                  event,
+                                                  "\" dropped (Options::buffer_messages is off)"));
     }
+    if (buffered_.size() >= options_.max_buffered_messages) {
+      bump(dropped_buffer_full_);
+      return absl::ResourceExhaustedError(internal::cat(
+          "herald: not connected and ", buffered_.size(),
+          " messages are already buffered (Options::max_buffered_messages); message for event \"",
+          event, "\" dropped"));
+    }
+    buffered_.push_back(std::move(envelope));
+    buffered_count_.store(buffered_.size(), std::memory_order_relaxed);
+    bump(sent_);
+    return absl::OkStatus();
   }
-  bump(sent_);
-  return transport_->publish(envelope);
 }
 
 // ---------------------------------------------------------------- receiving

@@ -361,7 +361,7 @@ TEST(ZmqTransport, DropsAtTheHighWaterMarkAreCountedNeverSilent) {
     received.fetch_add(1);
   });
   ASSERT_TRUE(rx->join("flood", false).ok());
-  constexpr int kCount = 50'000;
+  constexpr int kCount = 20'000;
   for (int i = 0; i < kCount; ++i) ASSERT_TRUE(tx->send("flood", "n", i).ok());
   // Drain until nothing more arrives, then one last message: it arrives, and
   // with it the receiver knows exactly how many before it never did.
@@ -374,10 +374,10 @@ TEST(ZmqTransport, DropsAtTheHighWaterMarkAreCountedNeverSilent) {
     }
   }
   ASSERT_TRUE(tx->send("flood", "n", kCount).ok());
-  ASSERT_TRUE(eventually([&] {
-    rx->poll_for(5ms);
-    return last.load() == kCount;
-  }));
+  // Generous: under the sanitizers this drains slowly.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (last.load() != kCount && std::chrono::steady_clock::now() < deadline) rx->poll_for(5ms);
+  ASSERT_EQ(last.load(), kCount);
   const Stats s = rx->stats();
   EXPECT_GT(s.lost_in_transit, 0u);
   EXPECT_EQ(received.load() + s.lost_in_transit, static_cast<std::uint64_t>(kCount + 1));
