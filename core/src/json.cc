@@ -5,7 +5,7 @@
 
 #include "herald/internal/text.hpp"
 #include "herald/message.hpp"
-#include "msgpack_walk.hpp"
+#include "herald/internal/msgpack_walk.hpp"
 
 namespace herald::internal {
 namespace {

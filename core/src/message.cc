@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "herald/internal/text.hpp"
-#include "msgpack_walk.hpp"
+#include "herald/internal/msgpack_walk.hpp"
 
 namespace herald::internal {
 

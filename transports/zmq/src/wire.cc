@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "herald/internal/msgpack_io.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
 
@@ -37,30 +38,10 @@ std::string probe_topic(std::string_view socket_id, std::uint64_t n) {
 
 namespace {
 
-// A msgpack writer over a caller's buffer (large enough by construction).
-struct Out {
-  char* p;
-  void byte(std::uint8_t b) { *p++ = static_cast<char>(b); }
-  void str(std::string_view s) {
-    if (s.size() < 32) {
-      byte(static_cast<std::uint8_t>(0xa0 | s.size()));
-    } else {
-      byte(0xd9);
-      byte(static_cast<std::uint8_t>(s.size()));
-    }
-    std::memcpy(p, s.data(), s.size());
-    p += s.size();
-  }
-  void uint(std::uint64_t v) {
-    if (v < 128) return byte(static_cast<std::uint8_t>(v));
-    byte(0xcf);
-    for (int i = 7; i >= 0; --i) byte(static_cast<std::uint8_t>(v >> (8 * i)));
-  }
-};
-
 std::size_t write(char* out, std::uint8_t kind, std::string_view channel, bool has_channel,
                   std::string_view event, std::string_view sender, bool echo, std::uint64_t seq) {
-  Out o{out};
+  internal::FixedSink sink{out};
+  internal::BasicMsgpackOut o(sink);
   o.byte(0x97);  // fixarray of 7
   o.byte(kVersion);
   o.byte(kind);
@@ -73,7 +54,7 @@ std::size_t write(char* out, std::uint8_t kind, std::string_view channel, bool h
   o.str(sender);
   o.byte(echo ? 0xc3 : 0xc2);
   o.uint(seq);
-  return static_cast<std::size_t>(o.p - out);
+  return static_cast<std::size_t>(sink.p - out);
 }
 
 }  // namespace
@@ -94,74 +75,6 @@ std::string encode_header(const internal::Envelope& e, std::uint64_t seq) {
 
 namespace {
 
-// Reads the few msgpack types a header holds; no allocation.
-class In {
- public:
-  explicit In(std::string_view s) : p_(s.data()), end_(s.data() + s.size()) {}
-  std::size_t consumed(std::string_view s) const { return static_cast<std::size_t>(p_ - s.data()); }
-  bool array_header(std::uint32_t& n) {
-    if (p_ >= end_) return false;
-    const auto b = static_cast<std::uint8_t>(*p_);
-    if ((b & 0xf0) == 0x90) {
-      n = b & 0x0f;
-      ++p_;
-      return true;
-    }
-    return false;
-  }
-  bool uint(std::uint64_t& v) {
-    if (p_ >= end_) return false;
-    const auto b = static_cast<std::uint8_t>(*p_++);
-    if (b < 0x80) {
-      v = b;
-      return true;
-    }
-    int width = b == 0xcc ? 1 : b == 0xcd ? 2 : b == 0xce ? 4 : b == 0xcf ? 8 : 0;
-    if (width == 0 || end_ - p_ < width) return false;
-    v = 0;
-    for (int i = 0; i < width; ++i) v = (v << 8) | static_cast<std::uint8_t>(*p_++);
-    return true;
-  }
-  bool nil() {
-    if (p_ < end_ && static_cast<std::uint8_t>(*p_) == 0xc0) {
-      ++p_;
-      return true;
-    }
-    return false;
-  }
-  bool boolean(bool& v) {
-    if (p_ >= end_) return false;
-    const auto b = static_cast<std::uint8_t>(*p_);
-    if (b != 0xc2 && b != 0xc3) return false;
-    v = b == 0xc3;
-    ++p_;
-    return true;
-  }
-  bool str(std::string_view& s) {
-    if (p_ >= end_) return false;
-    const auto b = static_cast<std::uint8_t>(*p_++);
-    std::size_t n;
-    if ((b & 0xe0) == 0xa0) {
-      n = b & 0x1f;
-    } else if (b == 0xd9 && p_ < end_) {
-      n = static_cast<std::uint8_t>(*p_++);
-    } else if (b == 0xda && end_ - p_ >= 2) {
-      n = (std::size_t{static_cast<std::uint8_t>(p_[0])} << 8) | static_cast<std::uint8_t>(p_[1]);
-      p_ += 2;
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end_ - p_) < n) return false;
-    s = std::string_view(p_, n);
-    p_ += n;
-    return true;
-  }
-
- private:
-  const char* p_;
-  const char* end_;
-};
-
 absl::Status bad(std::string_view why) {
   return absl::InvalidArgumentError(cat("herald zmq: malformed message: ", why));
 }
@@ -170,7 +83,7 @@ absl::Status bad(std::string_view why) {
 
 absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
                                std::size_t max_body_bytes) {
-  In in(message);
+  internal::MsgpackIn in(message);
   std::uint32_t n = 0;
   std::uint64_t version = 0, kind_number = 0, seq = 0;
   std::string_view channel, event, sender;
@@ -187,7 +100,7 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
     return bad(
         "header fields have the wrong types (event: str, sender: str, echo: bool, seq: uint)");
   }
-  const std::string_view body = message.substr(in.consumed(message));
+  const std::string_view body = message.substr(in.consumed());
   Decoded out;
   out.seq = seq;
   if (kind_number == kProbeKind) {

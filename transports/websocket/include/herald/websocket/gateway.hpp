@@ -1,0 +1,96 @@
+// herald/websocket/gateway.hpp — WsGateway: a Hub listening for WebSocket clients.
+//
+// A WsGateway accepts WebSocket connections (the native protocol of
+// docs/PROTOCOL.md, "ws://") and attaches each as a member of a Hub, which
+// routes with the core's Router exactly as for mem://. A program's own
+// `mem://NAME` connections on the same Hub talk with the remote clients.
+//
+//   auto hub = herald::Hub::named("");                       // or Hub::create(name, options)
+//   auto gateway = herald::WsGateway::start(hub, {.host = "127.0.0.1", .port = 0});
+//   if (!gateway.ok()) ...;                                   // e.g. port in use
+//   std::cout << (*gateway)->url();                           // ws://127.0.0.1:PORT
+//   herald::Realtime remote_client((*gateway)->url());        // anywhere on the network
+//
+// Session enforcement is the Hub's (HubOptions::enforce_session): the token of
+// a client's hello is checked by the Hub's verifier, and again before every
+// operation of that client.
+//
+// Threading: the gateway runs its own I/O threads (`threads`); every method
+// may be called from any thread. Each connection has a strand, one write in
+// flight and a bounded write queue (coalesced into one WebSocket message when
+// several frames wait); a connection whose queue passes its bound is closed
+// with 4002 "slow consumer" and counted, and nobody else waits for it.
+// Lifetime: stop() (or the destructor) sends close 1001 to every client,
+// finishes what was being written, and waits at most `stop_grace`.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "herald/hub.hpp"
+
+namespace herald {
+
+struct WsGatewayOptions {
+  std::string host = "127.0.0.1";  // address to listen on
+  int port = 0;                    // 0 picks a free port (see port())
+  int threads = 1;                 // I/O threads
+  // WebSocket handshake plus the client's hello must complete within this.
+  std::chrono::milliseconds handshake_timeout{5000};
+  // A connection silent for idle_timeout / 2 gets a ping; silent for
+  // idle_timeout (no frame, no pong) it is dropped.
+  std::chrono::milliseconds idle_timeout{30000};
+  // Per-connection write queue; past either bound → close 4002 (slow consumer).
+  std::size_t max_write_queue_bytes = 16u << 20;
+  std::size_t max_write_queue_frames = 65'536;
+  std::size_t max_connections = 10'000;  // more → HTTP 503
+  std::chrono::milliseconds stop_grace{2000};
+};
+
+// Counters since start(); gauges are marked.
+struct WsGatewayStats {
+  std::uint64_t accepted = 0;          // WebSocket handshakes completed
+  std::uint64_t refused = 0;           // over max_connections, bad path, failed handshake
+  std::size_t connections = 0;         // gauge: connections that said hello and are attached
+  std::uint64_t frames_in = 0;         // frames read from clients
+  std::uint64_t messages_routed = 0;   // send / broadcast frames handed to the Router
+  std::uint64_t frames_out = 0;        // frames written to clients
+  std::uint64_t writes = 0;            // WebSocket messages written (frames_out / writes = coalescing)
+  std::uint64_t frame_errors = 0;      // frames refused with an error / reply, connection kept
+  std::uint64_t closed_protocol = 0;   // closed for malformed input (1002 / 1003 / 1007 / 1008 / 1009)
+  std::uint64_t closed_unauthenticated = 0;  // 4001
+  std::uint64_t closed_slow_consumer = 0;    // 4002
+  std::uint64_t dropped_slow_consumer = 0;   // frames discarded with those connections' queues
+  std::uint64_t closed_idle = 0;             // timed out (handshake, hello or idle)
+  std::size_t write_queue_high_water = 0;    // most frames ever waiting for one connection
+};
+
+class WsGateway {
+ public:
+  // Binds host:port and starts accepting. kInvalidArgument for a bad host or
+  // option, kUnavailable when the address cannot be bound (says why).
+  static absl::StatusOr<std::unique_ptr<WsGateway>> start(std::shared_ptr<Hub> hub,
+                                                           WsGatewayOptions options = {});
+  ~WsGateway();
+  WsGateway(const WsGateway&) = delete;
+  WsGateway& operator=(const WsGateway&) = delete;
+
+  int port() const noexcept;
+  std::string url() const;  // "ws://HOST:PORT"
+  const std::shared_ptr<Hub>& hub() const noexcept;
+  WsGatewayStats stats() const;
+  // Closes every connection (1001 "hub stopping") and stops; idempotent.
+  void stop();
+
+  struct State;
+
+ private:
+  explicit WsGateway(std::shared_ptr<State> state);
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace herald
