@@ -35,9 +35,7 @@ namespace {
 constexpr auto kHardCloseAfter = 1000ms;  // a peer that does not take our close frame
 constexpr std::size_t kMaxCoalescedBytes = 1u << 20;
 
-std::string_view text_of(const absl::Status& s) {
-  return {s.message().data(), s.message().size()};
-}
+std::string_view text_of(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
 std::span<const std::byte> as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
@@ -63,7 +61,7 @@ class WsSession;
 
 struct WsGateway::State : std::enable_shared_from_this<WsGateway::State> {
   State(std::shared_ptr<Hub> h, WsGatewayOptions o)
-      : hub(std::move(h)), options(std::move(o)), acceptor(ioc) {}
+      : hub(std::move(h)), options(std::move(o)), acceptor(net::make_strand(ioc)) {}
 
   std::shared_ptr<Hub> hub;
   WsGatewayOptions options;
@@ -98,7 +96,9 @@ namespace {
 class WsSession final : public internal::Receiver, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(tcp::socket&& socket, std::shared_ptr<WsGateway::State> state)
-      : ws_(std::move(socket)), state_(std::move(state)), hello_timer_(ws_.get_executor()),
+      : ws_(std::move(socket)),
+        state_(std::move(state)),
+        hello_timer_(ws_.get_executor()),
         hard_close_timer_(ws_.get_executor()) {}
 
   // ---- Receiver (any thread)
@@ -109,9 +109,8 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
   }
   void deliver(const EnvelopePtr& envelope) override {
     const internal::Envelope& e = *envelope;
-    enqueue(Outgoing{envelope, {}},
-            e.body().bytes().size() + e.channel_or_empty().size() + e.event().size() +
-                e.sender().size() + 16);
+    enqueue(Outgoing{envelope, {}}, e.body().bytes().size() + e.channel_or_empty().size() +
+                                        e.event().size() + e.sender().size() + 16);
   }
 
   // ---- Gateway
@@ -154,10 +153,9 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     parser_->header_limit(8 * 1024);
     parser_->body_limit(0);
     beast::get_lowest_layer(ws_).expires_after(state().options.handshake_timeout);
-    http::async_read(beast::get_lowest_layer(ws_), buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->on_request(ec);
-                     });
+    http::async_read(
+        beast::get_lowest_layer(ws_), buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_request(ec); });
   }
 
   void on_request(beast::error_code ec) {
@@ -180,8 +178,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     {
       std::lock_guard lock(state().mu);
       if (state().sessions.size() > state().options.max_connections) {
-        return refuse(http::status::service_unavailable,
-                      "herald hub: too many connections\n");
+        return refuse(http::status::service_unavailable, "herald hub: too many connections\n");
       }
     }
     beast::get_lowest_layer(ws_).expires_never();
@@ -190,15 +187,13 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     timeout.idle_timeout = state().options.idle_timeout;
     timeout.keep_alive_pings = true;
     ws_.set_option(timeout);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-      res.set(http::field::server, "herald-hub");
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "herald-hub"); }));
     ws_.read_message_max(state().hub->options().max_message_bytes + ws_wire::kFrameOverhead);
     ws_.binary(true);
     ws_.auto_fragment(false);
-    ws_.async_accept(req, [self = shared_from_this()](beast::error_code ec) {
-      self->on_accept(ec);
-    });
+    ws_.async_accept(req,
+                     [self = shared_from_this()](beast::error_code ec) { self->on_accept(ec); });
   }
 
   void refuse(http::status status, std::string_view body) {
@@ -230,9 +225,9 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     hello_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec || self->phase_ != Phase::hello) return;
       self->counters().closed_idle.fetch_add(1, std::memory_order_relaxed);
-      self->close_with(websocket::close_code::policy_error,
-                       cat("no hello within ", self->state().options.handshake_timeout.count(),
-                           " ms"));
+      self->close_with(
+          websocket::close_code::policy_error,
+          cat("no hello within ", self->state().options.handshake_timeout.count(), " ms"));
     });
     read();
   }
@@ -260,7 +255,8 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     if (!ws_.got_binary()) {
       counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
       buffer_.consume(buffer_.size());
-      close_with(websocket::close_code::unknown_data, "binary frames only (msgpack, see docs/PROTOCOL.md)");
+      close_with(websocket::close_code::unknown_data,
+                 "binary frames only (msgpack, see docs/PROTOCOL.md)");
       return read();
     }
     const auto data = buffer_.cdata();
@@ -347,16 +343,16 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
         return send_control(std::move(out));
       }
       default:
-        return refuse_frame(f, absl::InvalidArgumentError(cat(
-                                   "op ", static_cast<int>(f.op), " is not accepted from a client")));
+        return refuse_frame(f, absl::InvalidArgumentError(cat("op ", static_cast<int>(f.op),
+                                                              " is not accepted from a client")));
     }
   }
 
   bool body_fits(const ws_wire::Frame& f, std::string_view what) {
     const std::size_t limit = state().hub->options().max_message_bytes;
     if (f.body.size() <= limit) return true;
-    refuse_frame(f, absl::ResourceExhaustedError(cat(what, " of ", f.body.size(),
-                                                     " bytes exceeds the limit of ", limit)));
+    refuse_frame(f, absl::ResourceExhaustedError(
+                        cat(what, " of ", f.body.size(), " bytes exceeds the limit of ", limit)));
     return false;
   }
 
@@ -381,8 +377,8 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     if (f.version != ws_wire::kVersion) {
       counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
       std::string out;
-      ws_wire::append_error(out, absl::InvalidArgumentError(cat(
-                                     "unsupported protocol version ", f.version, "; this hub speaks 1")));
+      ws_wire::append_error(out, absl::InvalidArgumentError(cat("unsupported protocol version ",
+                                                                f.version, "; this hub speaks 1")));
       send_control(std::move(out), /*force=*/true);
       return close_with(websocket::close_code::protocol_error, "unsupported protocol version");
     }
@@ -482,10 +478,10 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
       counters().dropped_slow_consumer.fetch_add(dropped, std::memory_order_relaxed);
       detach();  // nothing more is routed here
       net::post(ws_.get_executor(), [self = shared_from_this()] {
-        self->close_with(ws_wire::kCloseSlowConsumer,
-                         cat("slow consumer: more than ", self->state().options.max_write_queue_frames,
-                             " frames or ", self->state().options.max_write_queue_bytes,
-                             " bytes waiting"));
+        self->close_with(
+            ws_wire::kCloseSlowConsumer,
+            cat("slow consumer: more than ", self->state().options.max_write_queue_frames,
+                " frames or ", self->state().options.max_write_queue_bytes, " bytes waiting"));
       });
       return;
     }
@@ -545,21 +541,22 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     batch_.clear();
     counters().frames_out.fetch_add(frames, std::memory_order_relaxed);
     counters().writes.fetch_add(1, std::memory_order_relaxed);
-    ws_.async_write(net::buffer(out_), [self = shared_from_this()](beast::error_code ec,
-                                                                    std::size_t) {
-      if (ec) {
-        std::lock_guard lock(self->mu_);
-        self->writing_ = false;
-        self->dead_ = true;
-        return;
-      }
-      self->write_next();
-    });
+    ws_.async_write(net::buffer(out_),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec) {
+                        std::lock_guard lock(self->mu_);
+                        self->writing_ = false;
+                        self->dead_ = true;
+                        return;
+                      }
+                      self->write_next();
+                    });
   }
 
   // ------------------------------------------------------------ closing
-  // Strand. Detaches (nothing more is routed here), lets the control frames
-  // already queued (an error saying why) go out, then sends the close frame;
+  // Strand. Detaches (nothing more is routed here), lets what is already
+  // queued (an error saying why, messages routed here before) go out, then
+  // sends the close frame;
   // a peer that does not complete the close handshake within a second has its
   // TCP connection dropped.
   void close_with(std::uint16_t code, std::string_view why) {
@@ -579,8 +576,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     bool idle;
     {
       std::lock_guard lock(mu_);
-      dead_ = true;
-      std::erase_if(queue_, [](const Outgoing& o) { return static_cast<bool>(o.envelope); });
+      dead_ = true;  // what is queued still goes out (a slow consumer's queue is gone already)
       write_ready_ = true;
       idle = !writing_;
       if (idle) writing_ = true;
@@ -639,9 +635,9 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
   std::string token_;
   std::atomic<bool> attached_{false};
   websocket::close_reason close_reason_;
-  bool close_pending_ = false;  // strand: send the close frame once the queue is written
-  std::string out_;                // the message being written (strand)
-  std::vector<Outgoing> batch_;    // strand
+  bool close_pending_ = false;   // strand: send the close frame once the queue is written
+  std::string out_;              // the message being written (strand)
+  std::vector<Outgoing> batch_;  // strand
 
   mutable std::mutex mu_;  // guards the fields below
   Message profile_;
@@ -696,7 +692,7 @@ WsGateway::WsGateway(std::shared_ptr<State> state) : state_(std::move(state)) {}
 WsGateway::~WsGateway() { stop(); }
 
 absl::StatusOr<std::unique_ptr<WsGateway>> WsGateway::start(std::shared_ptr<Hub> hub,
-                                                             WsGatewayOptions options) {
+                                                            WsGatewayOptions options) {
   if (hub == nullptr) return absl::InvalidArgumentError("herald hub: no Hub given");
   if (options.port < 0 || options.port > 65535) {
     return absl::InvalidArgumentError(cat("herald hub: port ", options.port, " is not 0-65535"));
@@ -717,8 +713,8 @@ absl::StatusOr<std::unique_ptr<WsGateway>> WsGateway::start(std::shared_ptr<Hub>
   auto state = std::make_shared<State>(std::move(hub), options);
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
   auto fail = [&](std::string_view what) {
-    return absl::UnavailableError(cat("herald hub: cannot ", what, " ", options.host, ":",
-                                      options.port, ": ", ec.message()));
+    return absl::UnavailableError(
+        cat("herald hub: cannot ", what, " ", options.host, ":", options.port, ": ", ec.message()));
   };
   state->acceptor.open(endpoint.protocol(), ec);
   if (ec) return fail("open a socket for");
