@@ -152,8 +152,8 @@ void append_message(std::string& out, const internal::Envelope& e) {
 }
 
 absl::StatusOr<std::string_view> FrameSplitter::next() {
-  internal::MsgpackWalkResult r = internal::walk_msgpack(std::span<const std::byte>(
-      reinterpret_cast<const std::byte*>(rest_.data()), rest_.size()));
+  internal::MsgpackWalkResult r = internal::walk_msgpack(
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(rest_.data()), rest_.size()));
   if (!r.error.empty()) {
     return absl::InvalidArgumentError(
         cat("malformed msgpack at byte ", size_ - rest_.size() + r.offset, ": ", r.error));

@@ -80,11 +80,11 @@ struct Frame {
   bool has_channel = false;
   std::string_view event, sender;  // send, broadcast, message
   bool echo = false;
-  std::uint64_t kind = 0;           // message
-  std::string_view body;            // send, broadcast, message; profile for hello / profile
-  std::uint64_t code = 0;           // reply, error
-  std::string_view error;           // reply, error
-  std::string_view members;         // reply to members: the raw array, see decode_members
+  std::uint64_t kind = 0;    // message
+  std::string_view body;     // send, broadcast, message; profile for hello / profile
+  std::uint64_t code = 0;    // reply, error
+  std::string_view error;    // reply, error
+  std::string_view members;  // reply to members: the raw array, see decode_members
   std::uint64_t max_message_bytes = 0, ping_interval_ms = 0;  // welcome
 };
 

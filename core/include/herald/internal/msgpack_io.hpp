@@ -91,7 +91,8 @@ using MsgpackOut = BasicMsgpackOut<std::string>;
 // false, consuming nothing useful, when the next value is not of that type.
 class MsgpackIn {
  public:
-  explicit MsgpackIn(std::string_view s) : begin_(s.data()), p_(s.data()), end_(s.data() + s.size()) {}
+  explicit MsgpackIn(std::string_view s)
+      : begin_(s.data()), p_(s.data()), end_(s.data() + s.size()) {}
   std::size_t consumed() const { return static_cast<std::size_t>(p_ - begin_); }
   bool at_end() const { return p_ >= end_; }
   std::string_view rest() const { return {p_, static_cast<std::size_t>(end_ - p_)}; }
@@ -164,8 +165,8 @@ class MsgpackIn {
   // Any one well-formed value, as its bytes.
   bool value(std::string_view& bytes) {
     if (p_ >= end_) return false;
-    MsgpackWalkResult r = walk_msgpack(
-        std::span<const std::byte>(reinterpret_cast<const std::byte*>(p_), end_ - p_));
+    MsgpackWalkResult r =
+        walk_msgpack(std::span<const std::byte>(reinterpret_cast<const std::byte*>(p_), end_ - p_));
     if (!r.error.empty()) return false;
     bytes = std::string_view(p_, r.offset);
     p_ += r.offset;

@@ -53,15 +53,16 @@ struct WsGatewayOptions {
 
 // Counters since start(); gauges are marked.
 struct WsGatewayStats {
-  std::uint64_t accepted = 0;          // WebSocket handshakes completed
-  std::uint64_t refused = 0;           // over max_connections, bad path, failed handshake
-  std::size_t connections = 0;         // gauge: connections that said hello and are attached
-  std::uint64_t frames_in = 0;         // frames read from clients
-  std::uint64_t messages_routed = 0;   // send / broadcast frames handed to the Router
-  std::uint64_t frames_out = 0;        // frames written to clients
-  std::uint64_t writes = 0;            // WebSocket messages written (frames_out / writes = coalescing)
-  std::uint64_t frame_errors = 0;      // frames refused with an error / reply, connection kept
-  std::uint64_t closed_protocol = 0;   // closed for malformed input (1002 / 1003 / 1007 / 1008 / 1009)
+  std::uint64_t accepted = 0;         // WebSocket handshakes completed
+  std::uint64_t refused = 0;          // over max_connections, bad path, failed handshake
+  std::size_t connections = 0;        // gauge: connections that said hello and are attached
+  std::uint64_t frames_in = 0;        // frames read from clients
+  std::uint64_t messages_routed = 0;  // send / broadcast frames handed to the Router
+  std::uint64_t frames_out = 0;       // frames written to clients
+  std::uint64_t writes = 0;        // WebSocket messages written (frames_out / writes = coalescing)
+  std::uint64_t frame_errors = 0;  // frames refused with an error / reply, connection kept
+  std::uint64_t closed_protocol =
+      0;  // closed for malformed input (1002 / 1003 / 1007 / 1008 / 1009)
   std::uint64_t closed_unauthenticated = 0;  // 4001
   std::uint64_t closed_slow_consumer = 0;    // 4002
   std::uint64_t dropped_slow_consumer = 0;   // frames discarded with those connections' queues
@@ -74,7 +75,7 @@ class WsGateway {
   // Binds host:port and starts accepting. kInvalidArgument for a bad host or
   // option, kUnavailable when the address cannot be bound (says why).
   static absl::StatusOr<std::unique_ptr<WsGateway>> start(std::shared_ptr<Hub> hub,
-                                                           WsGatewayOptions options = {});
+                                                          WsGatewayOptions options = {});
   ~WsGateway();
   WsGateway(const WsGateway&) = delete;
   WsGateway& operator=(const WsGateway&) = delete;
