@@ -102,7 +102,7 @@ arrays arrays, and so on.
 options:
   --broadcast        send to everyone (CHANNEL is then ignored)
   --no-echo          do not deliver it back to this connection
-  --session TOKEN    session token for brokers that require one
+  --session TOKEN    session token for hubs and brokers that require one
   --help             this text
 )";
 
@@ -116,7 +116,7 @@ SIGINT / SIGTERM.
 options:
   --all              also print broadcasts and presence (channel:join, ...) events
   --count N          exit after printing N lines
-  --session TOKEN    session token for brokers that require one
+  --session TOKEN    session token for hubs and brokers that require one
   --help             this text
 )";
 

@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "herald/hub.hpp"
+#include "herald/internal/backoff.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
 #include "wire.hpp"
@@ -243,7 +244,7 @@ class Core : public std::enable_shared_from_this<Core> {
           fail_commands(absl::UnavailableError("herald zmq: connection restarted"));
           teardown();
           last_seq_.clear();
-          attempt_ = 0;
+          backoff_.reset();
           connect_attempt();
         }
         loop_once();
@@ -338,8 +339,8 @@ class Core : public std::enable_shared_from_this<Core> {
         break;
       case Phase::backoff:
         if (now >= next_attempt_) {
-          ++attempt_;
-          if (auto events = events_.lock()) events->transport_reconnect_attempt(attempt_);
+          const int attempt = backoff_.begin_attempt();
+          if (auto events = events_.lock()) events->transport_reconnect_attempt(attempt);
           if (!stop_.load()) connect_attempt();
         }
         break;
@@ -417,14 +418,11 @@ class Core : public std::enable_shared_from_this<Core> {
     fail_commands(absl::UnavailableError(cat("herald zmq: ", reason)));
     teardown();
     phase_ = Phase::backoff;
-    const auto base = options_.reconnection_delay;
-    const int shift = std::min(attempt_, 5);
-    auto delay = std::min<std::chrono::milliseconds>(base * (1 << shift), std::max(base, 5000ms));
-    next_attempt_ = Clock::now() + delay;
+    next_attempt_ = Clock::now() + backoff_.delay();
     if (auto events = events_.lock()) {
       if (was_ready) {
         events->transport_disconnected(cat("transport close: ", reason));
-      } else if (attempt_ == 0) {
+      } else if (backoff_.attempts() == 0) {
         events->transport_error(absl::UnavailableError(cat("herald zmq: ", reason)));
       }
     }
@@ -565,7 +563,7 @@ class Core : public std::enable_shared_from_this<Core> {
         control_request("join", restore.channel, restore.echo, nullptr, nullptr);
       }
       phase_ = Phase::ready;
-      attempt_ = 0;
+      backoff_.reset();
       if (auto events = events_.lock()) events->transport_connected();
     });
   }
@@ -894,7 +892,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool handshake_ok_ = false;
   int handshake_failures_ = 0;
   bool backpressured_ = false;
-  int attempt_ = 0;
+  internal::Backoff backoff_{options_.reconnection_delay};
   internal::NameMap<std::uint64_t> last_seq_;
   zmq::message_t topic_frame_;
   zmq::message_t message_frame_;
