@@ -2,6 +2,7 @@
 #include "herald/internal/text.hpp"
 #include "herald/internal/transport.hpp"
 #include "herald/memory/memory_transport.hpp"
+#include "herald/websocket/ws_transport.hpp"
 #include "herald/zmq/zmq_transport.hpp"
 
 namespace herald::internal {
@@ -10,14 +11,15 @@ absl::StatusOr<std::unique_ptr<Transport>> make_transport(const Url& url, const 
                                                           std::weak_ptr<TransportEvents> events) {
   if (url.scheme == "mem") return memory::make_transport(url, options, std::move(events));
   if (url.scheme == "zmq") return zmq_transport::make_transport(url, options, std::move(events));
-  if (url.scheme == "ws" || url.scheme == "wss") {
+  if (url.scheme == "ws") return ws_transport::make_transport(url, options, std::move(events));
+  if (url.scheme == "wss") {
     return absl::InvalidArgumentError(
         internal::cat("herald: the ", url.scheme, ":// transport is not in this build (URL \"",
-                      url.text, "\"); available: mem://NAME, zmq://HOST:PORT"));
+                      url.text, "\"); available: mem://NAME, zmq://HOST:PORT, ws://HOST:PORT"));
   }
-  return absl::InvalidArgumentError(internal::cat("herald: unknown transport scheme \"", url.scheme,
-                                                  "\" in URL \"", url.text,
-                                                  "\"; available: mem://NAME, zmq://HOST:PORT"));
+  return absl::InvalidArgumentError(
+      internal::cat("herald: unknown transport scheme \"", url.scheme, "\" in URL \"", url.text,
+                    "\"; available: mem://NAME, zmq://HOST:PORT, ws://HOST:PORT"));
 }
 
 }  // namespace herald::internal

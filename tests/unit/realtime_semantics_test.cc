@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "herald/herald.hpp"
+#include "herald/websocket/gateway.hpp"
 #include "herald/zmq/broker.hpp"
 #include "test_support.hpp"
 
@@ -22,8 +23,9 @@ using testing::Collector;
 using testing::eventually;
 using testing::unique_name;
 
-// Each test gets a routing domain of its own: a fresh mem:// hub, or a
-// fresh ZeroMQ broker on a free loopback port.
+// Each test gets a routing domain of its own: a fresh mem:// hub, a fresh
+// ZeroMQ broker on a free loopback port, or a WebSocket gateway on a free
+// loopback port in front of a fresh hub.
 class Semantics : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -31,6 +33,13 @@ class Semantics : public ::testing::TestWithParam<std::string> {
       broker_ = std::make_unique<ZmqBroker>(ZmqBrokerOptions{.endpoint = "tcp://127.0.0.1:0"});
       ASSERT_TRUE(broker_->start().ok());
       url_ = broker_->url();
+    } else if (GetParam() == "ws://") {
+      auto hub = Hub::create(unique_name("semantics-ws"));
+      ASSERT_TRUE(hub.ok()) << hub.status();
+      auto gateway = WsGateway::start(*hub, {.host = "127.0.0.1", .port = 0});
+      ASSERT_TRUE(gateway.ok()) << gateway.status();
+      gateway_ = *std::move(gateway);
+      url_ = gateway_->url();
     } else {
       url_ = GetParam() + unique_name("semantics");
     }
@@ -43,6 +52,7 @@ class Semantics : public ::testing::TestWithParam<std::string> {
   }
 
   std::unique_ptr<ZmqBroker> broker_;
+  std::unique_ptr<WsGateway> gateway_;
   std::string url_;
 };
 
@@ -661,7 +671,7 @@ TEST_P(Semantics, PresenceEchoDecidesWhetherTheJoinerHearsItself) {
   EXPECT_EQ(all[1].channel, "loud");
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, Semantics, ::testing::Values("mem://", "zmq://"),
+INSTANTIATE_TEST_SUITE_P(Transports, Semantics, ::testing::Values("mem://", "zmq://", "ws://"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param.substr(0, info.param.find(':'));
                          });

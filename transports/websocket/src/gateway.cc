@@ -96,8 +96,8 @@ namespace {
 class WsSession final : public internal::Receiver, public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(tcp::socket&& socket, std::shared_ptr<WsGateway::State> state)
-      : ws_(std::move(socket)),
-        state_(std::move(state)),
+      : state_(std::move(state)),
+        ws_(std::move(socket)),
         hello_timer_(ws_.get_executor()),
         hard_close_timer_(ws_.get_executor()) {}
 
@@ -141,6 +141,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
   struct Outgoing {
     EnvelopePtr envelope;  // a message frame, or
     std::string bytes;     // an encoded control frame
+    std::size_t size = 0;  // what it counts against the write queue's bound
   };
   enum class Phase { http, hello, ready, closing };
 
@@ -464,6 +465,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
         queue_.clear();
         queued_bytes_ = 0;
       } else {
+        out.size = bytes;
         queue_.push_back(std::move(out));
         queued_bytes_ += bytes;
         bump_max(counters().write_queue_high_water, queue_.size());
@@ -520,23 +522,29 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
       return;
     }
     out_.clear();
+    // A coalesced message stays within what a client must accept (the body
+    // limit plus room for names, see docs/PROTOCOL.md), and within 1 MiB.
+    const std::size_t limit = std::min(
+        kMaxCoalescedBytes, state().hub->options().max_message_bytes + ws_wire::kFrameOverhead);
     std::size_t frames = 0;
     for (Outgoing& o : batch_) {
+      const std::size_t before = out_.size();
       if (o.envelope) {
         ws_wire::append_message(out_, *o.envelope);
       } else {
         out_.append(o.bytes);
       }
-      ++frames;
-      if (out_.size() >= kMaxCoalescedBytes && frames < batch_.size()) {
-        // Too much for one message: the rest goes back to the front.
+      if (frames > 0 && out_.size() > limit) {
+        out_.resize(before);  // this frame and the rest go back to the front of the queue
         std::lock_guard lock(mu_);
         std::vector<Outgoing> rest(std::make_move_iterator(batch_.begin() + frames),
                                    std::make_move_iterator(batch_.end()));
+        for (const Outgoing& r : rest) queued_bytes_ += r.size;
         for (auto& q : queue_) rest.push_back(std::move(q));
         queue_.swap(rest);
         break;
       }
+      ++frames;
     }
     batch_.clear();
     counters().frames_out.fetch_add(frames, std::memory_order_relaxed);
@@ -623,8 +631,11 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     state().forget(this, id_);
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  // state_ first: destroyed last. A session can outlive the WsGateway (a
+  // Router route-cache snapshot may hold the last reference); its stream and
+  // timers must go while the State's io_context is still alive.
   std::shared_ptr<WsGateway::State> state_;
+  websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> parser_;
   net::steady_timer hello_timer_;
