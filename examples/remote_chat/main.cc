@@ -13,6 +13,7 @@
 //   remote_chat client ws://127.0.0.1:7070 bob
 // `herald hub --ws 127.0.0.1:7070` is the same hub as a ready-made command, and
 // `herald sub ws://127.0.0.1:7070 lobby --all` shows the room's traffic as JSON.
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -88,11 +89,11 @@ int client(const std::string& url, const std::string& name, const std::string& r
     std::cerr << "remote_chat: " << s.message() << "\n";
     return 1;
   }
+  say("* " + name + " joins " + room + " (" + url + ")");
   if (absl::Status s = rt.join(room, false); !s.ok()) {
     std::cerr << "remote_chat: cannot join " << room << ": " << s.message() << "\n";
     return 1;
   }
-  say("* " + name + " is in " + room + " (" + url + ")");
   std::string line;
   while (std::getline(std::cin, line)) {
     if (line.empty()) continue;
@@ -112,7 +113,7 @@ int client(const std::string& url, const std::string& name, const std::string& r
       say("! not sent: " + std::string(s.message()));
     }
   }
-  (void)rt.leave(room);
+  (void)rt.leave(room, false);
   return 0;
 }
 
@@ -168,7 +169,8 @@ struct Child {
 
 Child spawn_client(const char* self, const std::string& url, const std::string& name) {
   int fds[2];
-  if (pipe(fds) != 0) return {};
+  // Close-on-exec: the next child must not inherit this one's stdin (no EOF then).
+  if (pipe2(fds, O_CLOEXEC) != 0) return {};
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
@@ -202,6 +204,7 @@ int demo(const char* self) {
 
   // The hub's own view of the room: a local connection on the same Hub.
   herald::Realtime watcher("mem://chat");
+  (void)watcher.update_profile(Profile{"hub"});
   Room room;
   watcher.on_join(
       [&](const herald::Payload& p) { room.saw("join " + p.message().as<Presence>().data.name); });
