@@ -3,17 +3,23 @@
 
     /usr/bin/python3 bench/compare.py --repetitions 5                # herald_bench
     /usr/bin/python3 bench/compare.py --suite zmq --repetitions 3    # herald_zmq_bench
-    /usr/bin/python3 bench/compare.py --suite all --repetitions 3    # both, one table
+    /usr/bin/python3 bench/compare.py --suite ws --repetitions 5     # herald_ws_bench
+    /usr/bin/python3 bench/compare.py --suite all --repetitions 3    # all three, one table
 
 Suites: "dispatch" runs herald_bench (Immediate, FanOut, Queued), "zmq" runs
-herald_zmq_bench (Zmq), "all" runs both one after the other. Each binary runs
-with --benchmark_format=json --benchmark_repetitions=N; the median of the N
-repetitions of every benchmark is printed:
+herald_zmq_bench (Zmq), "ws" runs herald_ws_bench (WsFanout), "all" runs them
+one after the other. Each binary runs with --benchmark_format=json
+--benchmark_repetitions=N; the median of the N repetitions of every benchmark
+is printed:
 
   Immediate, FanOut  median time per message (one send / one emit), and
                      ratio = peer_ns / herald_ns   (> 1: herald is faster)
   Queued, Zmq        median messages per second, and
                      ratio = herald_items_s / peer_items_s   (> 1: herald is faster)
+  WsFanout           median deliveries per second (ratio herald / peer), then
+                     median p50 and p99 delivery latency (ratio peer / herald),
+                     deliveries per CPU-second of the server process (ratio
+                     herald / peer) and each side's CPU use (server, driver)
 
 Only the Python standard library is used.
 """
@@ -30,23 +36,28 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_BINARIES = {
     "dispatch": os.path.join(HERE, "..", "build", "release", "bench", "herald_bench"),
     "zmq": os.path.join(HERE, "..", "build", "release", "bench", "herald_zmq_bench"),
+    "ws": os.path.join(HERE, "..", "build", "release", "bench", "herald_ws_bench"),
 }
-SUITES = {"dispatch": ["dispatch"], "zmq": ["zmq"], "all": ["dispatch", "zmq"]}
+SUITES = {"dispatch": ["dispatch"], "zmq": ["zmq"], "ws": ["ws"], "all": ["dispatch", "zmq", "ws"]}
 
 # BM_<Group>_<Impl>/<arg>[/real_time]
 NAME = re.compile(r"^BM_(?P<group>[A-Za-z0-9]+)_(?P<impl>[A-Za-z0-9]+)/(?P<arg>\d+)")
 TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
-THROUGHPUT_GROUPS = {"Queued", "Zmq"}  # compared by items/s; the others by time per message
+THROUGHPUT_GROUPS = {"Queued", "Zmq", "WsFanout"}  # compared by items/s; the others by time
 ARG_LABEL = {"Immediate": "listeners", "FanOut": "receivers", "Queued": "producers",
-             "Zmq": "bytes"}
-GROUP_ORDER = {"Immediate": 0, "FanOut": 1, "Queued": 2, "Zmq": 3}
+             "Zmq": "bytes", "WsFanout": "window"}
+GROUP_ORDER = {"Immediate": 0, "FanOut": 1, "Queued": 2, "Zmq": 3, "WsFanout": 4}
+# WsFanout: items/s are deliveries/s; these user counters are printed under it.
+LATENCY_COUNTERS = ("p50_us", "p99_us")  # lower is better: ratio = peer / herald
+CPU_COUNTERS = ("server_cpu", "driver_cpu",  # share of one CPU, for reading the numbers
+                "deliveries_per_server_cpu_s")
 
 
-def run(binary, repetitions, extra):
+def run(binary, repetitions, extra, env=None):
     cmd = [binary, "--benchmark_format=json", f"--benchmark_repetitions={repetitions}"] + extra
     print("running:", " ".join(cmd), file=sys.stderr, flush=True)
     try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, check=False)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, check=False, env=env)
     except OSError as e:
         sys.exit(f"cannot run {binary}: {e} (build it, or pass its path)")
     if proc.returncode != 0:
@@ -57,7 +68,8 @@ def run(binary, repetitions, extra):
 
 
 def collect(report):
-    """{(group, arg): {impl: {"ns": [...], "items_s": [...], "error": str|None}}}"""
+    """{(group, arg): {impl: {"ns": [...], "items_s": [...], "error": str|None,
+                               counter name: [...] (the WsFanout counters)}}}"""
     results = {}
     for b in report["benchmarks"]:
         if b.get("run_type", "iteration") != "iteration":
@@ -73,6 +85,9 @@ def collect(report):
         slot["ns"].append(b["real_time"] * TO_NS[b.get("time_unit", "ns")])
         if "items_per_second" in b:
             slot["items_s"].append(b["items_per_second"])
+        for counter in LATENCY_COUNTERS + CPU_COUNTERS:
+            if counter in b:
+                slot.setdefault(counter, []).append(b[counter])
     return results
 
 
@@ -98,18 +113,59 @@ def spread(values):
     return f"±{(max(values) - min(values)) / 2 / med * 100:.0f}%" if med else ""
 
 
+def counter_median(slot, name):
+    """Median of a user counter over the repetitions, or None."""
+    if slot is None or slot["error"] or not slot.get(name):
+        return None
+    return statistics.median(slot[name])
+
+
+def print_ws_counters(herald, peer, peer_slot):
+    """WsFanout, under the deliveries/s row: the latencies (ratio peer / herald),
+    the CPU each side used, and deliveries per CPU-second of the server process
+    (what each server did with the CPU it got; steadier than deliveries/s on a
+    busy machine), ratio herald / peer."""
+    rows = [(name[:3] + " latency", name, lambda v: fmt_ns(v * 1e3), True)
+            for name in LATENCY_COUNTERS]
+    rows.append(("per CPU-s", "deliveries_per_server_cpu_s", fmt_rate, False))
+    for label, name, fmt, lower_is_better in rows:
+        h_val = counter_median(herald, name)
+        p_val = counter_median(peer_slot, name)
+        h_text = f"{fmt(h_val)} {spread(herald[name])}".strip() if h_val else "n/a"
+        p_text = f"{fmt(p_val)} {spread(peer_slot[name])}".strip() if p_val else "n/a"
+        if h_val and p_val:
+            ratio = f"{(p_val / h_val if lower_is_better else h_val / p_val):.2f}"
+        else:
+            ratio = "n/a"
+        print(f"{'':<10} {'  ' + label:<14} {h_text:>18} {peer:<11} {p_text:>18} {ratio:>7}")
+    cpu = []
+    for who, slot in (("herald", herald), (peer, peer_slot)):
+        server = counter_median(slot, "server_cpu")
+        driver = counter_median(slot, "driver_cpu")
+        if server is not None and driver is not None:
+            cpu.append(f"{who} server {server:.2f} / driver {driver:.2f}")
+    if cpu:
+        print(f"{'':<10} {'  CPU used':<14} {'; '.join(cpu)} (share of one CPU)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repetitions", "-n", type=int, default=5)
     ap.add_argument("--suite", choices=sorted(SUITES), default="dispatch",
                     help="which binaries to run: dispatch (herald_bench, the default), "
-                         "zmq (herald_zmq_bench) or all (both)")
+                         "zmq (herald_zmq_bench), ws (herald_ws_bench) or all (the three)")
     ap.add_argument("--binary",
-                    help="path of the binary to run: herald_bench, or with --suite zmq "
-                         "herald_zmq_bench (default: build/release/bench/...)")
+                    help="path of the binary of a one-suite run: herald_bench, or with "
+                         "--suite zmq herald_zmq_bench, with --suite ws herald_ws_bench "
+                         "(default: build/release/bench/...)")
     ap.add_argument("--zmq-binary",
                     help="path of herald_zmq_bench (default: build/release/bench/herald_zmq_bench)")
+    ap.add_argument("--ws-binary",
+                    help="path of herald_ws_bench (default: build/release/bench/herald_ws_bench)")
+    ap.add_argument("--hub-threads", type=int,
+                    help="ws suite: run the herald hub with --threads N (default 1, the "
+                         "headline; Node is single-threaded)")
     ap.add_argument("--filter", help="passed as --benchmark_filter")
     ap.add_argument("--json-out", help="also save the raw benchmark JSON here")
     ap.add_argument("extra", nargs="*", help="more flags for the binary (after --)")
@@ -121,15 +177,20 @@ def main():
     binaries = dict(DEFAULT_BINARIES)
     suites = SUITES[args.suite]
     if args.binary:
-        binaries["zmq" if suites == ["zmq"] else "dispatch"] = args.binary
+        binaries[suites[0] if len(suites) == 1 else "dispatch"] = args.binary
     if args.zmq_binary:
         binaries["zmq"] = args.zmq_binary
+    if args.ws_binary:
+        binaries["ws"] = args.ws_binary
+    env = None
+    if args.hub_threads:
+        env = dict(os.environ, HERALD_WS_BENCH_HUB_THREADS=str(args.hub_threads))
 
     # One merged report: every binary's benchmarks, each binary's context.
     report = {"context": {}, "contexts": {}, "benchmarks": []}
     for suite in suites:
         binary = os.path.normpath(binaries[suite])
-        part = run(binary, args.repetitions, extra)
+        part = run(binary, args.repetitions, extra, env if suite == "ws" else None)
         report["contexts"][os.path.basename(binary)] = part.get("context", {})
         if not report["context"]:
             report["context"] = part.get("context", {})
@@ -143,9 +204,12 @@ def main():
         print(f"{name}: {args.repetitions} repetitions, medians; "
               f"{ctx.get('num_cpus', '?')} CPUs @ {ctx.get('mhz_per_cpu', '?')} MHz, "
               f"load avg {ctx.get('load_avg', '?')}")
+    if args.hub_threads and "ws" in suites:
+        print(f"herald hub with --threads {args.hub_threads} (WsFanout)")
     print("ratio > 1 means herald is faster "
           "(Immediate/FanOut: peer_ns / herald_ns; "
-          "Queued/Zmq: herald_items_s / peer_items_s)\n")
+          "Queued/Zmq/WsFanout: herald_items_s / peer_items_s; "
+          "WsFanout p50/p99: peer / herald)\n")
 
     header = f"{'group':<10} {'arg':<14} {'herald':>18} {'peer':<11} {'peer value':>18} {'ratio':>7}"
     print(header)
@@ -175,6 +239,8 @@ def main():
             else:
                 ratio = "n/a"
             print(f"{group:<10} {label:<14} {h_text:>18} {peer:<11} {p_text:>18} {ratio:>7}")
+            if group == "WsFanout":
+                print_ws_counters(impls.get("Herald"), peer, impls[peer])
         for impl, slot in impls.items():
             if slot["error"]:
                 print(f"  !! {group}_{impl}/{arg}: {slot['error']}")

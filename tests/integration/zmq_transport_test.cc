@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -342,6 +343,48 @@ TEST(ZmqTransport, CloseOnOneThreadWhileAListenerReopensDoesNotDeadlock) {
     rt->close();  // races the listener's open(); either may win, neither waits forever
     (void)rt->open();
     ASSERT_TRUE(eventually([&] { return rt->is_connected(); })) << "round " << round;
+  }
+}
+
+// close() on one thread while a listener on the connection's I/O thread
+// calls open(): either may win, and close() always returns. (The listener's
+// open() could land between close() asking the I/O thread to stop and close()
+// saying it was about to join it; the open() undid the stop, and close()
+// joined a thread that never ended.) That window is a syscall wide, so each
+// round puts the open() at another offset after close() begins.
+TEST(ZmqTransport, CloseRacingAListenersOpenAlwaysReturns) {
+  using Clock = std::chrono::steady_clock;
+  auto broker = start_broker();
+  for (int round = 0; round < 300; ++round) {
+    auto owner = connect(broker->url());
+    Realtime* rt = owner.get();
+    const auto offset = std::chrono::nanoseconds(round * 37 % 64 * 40);  // 0 .. 2.5 us
+    std::atomic<bool> entered{false};
+    rt->on("reopen", [rt, offset, &entered](const Payload&) {
+      entered = true;
+      const auto give_up = Clock::now() + 5s;
+      while (rt->is_connected() && Clock::now() < give_up) {
+      }  // close() has begun
+      for (const auto until = Clock::now() + offset; Clock::now() < until;) {
+      }
+      (void)rt->open();
+    });
+    ASSERT_TRUE(rt->broadcast("reopen", round).ok());
+    ASSERT_TRUE(eventually([&] { return entered.load(); }));
+    auto closing = std::async(std::launch::async, [rt] { rt->close(); });
+    if (closing.wait_for(5s) == std::future_status::ready) continue;
+    ADD_FAILURE() << "close() racing a listener's open() did not return within 5 s (round " << round
+                  << ", open " << offset.count() << " ns after close began)";
+    // A second close() ends the I/O thread, and with it the first one's wait.
+    auto rescue = std::async(std::launch::async, [rt] { rt->close(); });
+    if (rescue.wait_for(5s) != std::future_status::ready ||
+        closing.wait_for(5s) != std::future_status::ready) {
+      // Still stuck: leave them be rather than hang the test binary.
+      new auto(std::move(closing));
+      new auto(std::move(rescue));
+      (void)owner.release();
+    }
+    return;
   }
 }
 

@@ -168,11 +168,11 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     const auto& req = parser_->get();
     const std::string_view target(req.target().data(), req.target().size());
     const std::string_view path = target.substr(0, target.find('?'));
+    if (path != "/") return refuse(http::status::not_found, "herald hub: no such path\n");
     if (!websocket::is_upgrade(req)) {
       return refuse(http::status::upgrade_required,
                     "herald hub: WebSocket only (native protocol on path /)\n");
     }
-    if (path != "/") return refuse(http::status::not_found, "herald hub: no such path\n");
     if (state().stopping.load()) {
       return refuse(http::status::service_unavailable, "herald hub: stopping\n");
     }
@@ -299,8 +299,8 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
       }
       return hello(f);
     }
-    if (!parsed.ok()) return refuse_frame(f, parsed);
     if (!session_valid()) return;
+    if (!parsed.ok()) return refuse_frame(f, parsed);
     switch (f.op) {
       case ws_wire::Op::hello:
         counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);

@@ -185,6 +185,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
   if (!in.array_header(n) || n == 0 || !in.uint(op)) {
     return bad("a frame must be an array starting with a uint op");
   }
+  if (op > 0xff) return bad(cat("unknown op ", op));
   f = Frame{};
   f.op = static_cast<Op>(op);
   switch (f.op) {

@@ -1,0 +1,1485 @@
+// The herald hub's WebSocket gateway (docs/PROTOCOL.md, "ws://") against raw
+// WebSocket clients that speak the documented frames byte for byte (Beast +
+// msgpack-c here, no herald client code): the connection life cycle, every
+// row of the error table, slow consumers, sessions, id takeover, keep-alive,
+// limits, a graceful stop of the `herald hub` process and its command line.
+//
+// Each test starts its own Hub and gateway on a free loopback port. Waits
+// are bounded and generous (sanitizer builds on shared machines); nothing
+// sleeps to decide an outcome.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <msgpack.hpp>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "herald/herald.hpp"
+#include "herald/session_token.hpp"
+#include "herald/websocket/gateway.hpp"
+#include "process.hpp"
+#include "test_support.hpp"
+
+namespace herald::ws_test {
+
+// A msgpack value written in place, as is (a body or a deliberately broken field).
+struct RawValue {
+  std::string bytes;
+};
+
+}  // namespace herald::ws_test
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+  template <>
+  struct pack<herald::ws_test::RawValue> {
+    template <typename Stream>
+    packer<Stream>& operator()(packer<Stream>& o, const herald::ws_test::RawValue& v) const {
+      // pack_str_body appends the bytes verbatim.
+      o.pack_str_body(v.bytes.data(), static_cast<std::uint32_t>(v.bytes.size()));
+      return o;
+    }
+  };
+  }  // namespace adaptor
+}  // MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS)
+}  // namespace msgpack
+
+namespace herald::ws_test {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using namespace std::chrono_literals;
+using herald::testing::eventually;
+using herald::testing::Process;
+using herald::testing::unique_name;
+using Nil = msgpack::type::nil_t;
+
+constexpr auto kWait = 10s;  // any single expected event
+
+// Op codes and close codes of docs/PROTOCOL.md.
+constexpr std::uint64_t kHello = 1, kJoin = 2, kLeave = 3, kSend = 4, kBroadcast = 5, kProfile = 6,
+                        kMembers = 7;
+constexpr std::uint64_t kWelcome = 16, kReply = 17, kError = 18, kMessage = 19;
+constexpr int kCloseUnauthenticated = 4001;
+constexpr int kCloseSlowConsumer = 4002;
+constexpr int kCloseReplaced = 4004;
+constexpr int kCloseIdInUse = 4009;
+
+// ------------------------------------------------------------------ frames
+
+// One frame: its fields packed as a msgpack array.
+template <class... T>
+std::string frame(const T&... fields) {
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, std::make_tuple(fields...));
+  return std::string(buffer.data(), buffer.size());
+}
+
+template <class T>
+std::string packed(const T& value) {
+  msgpack::sbuffer buffer;
+  msgpack::pack(buffer, value);
+  return std::string(buffer.data(), buffer.size());
+}
+
+std::string resume_of(std::string_view id) { return "resume-" + std::string(id) + "-0123456789"; }
+
+std::string hello_frame(std::string_view id, const std::optional<std::string>& token = std::nullopt,
+                        const std::string& profile = "\xc0") {
+  if (token) return frame(kHello, 1, id, resume_of(id), *token, RawValue{profile});
+  return frame(kHello, 1, id, resume_of(id), Nil(), RawValue{profile});
+}
+
+// A received frame, with readable accessors. Field access never throws: a
+// missing field reads as nil, a field of another type as a marker value.
+class Frame {
+ public:
+  explicit Frame(msgpack::object_handle handle) : handle_(std::move(handle)) {}
+
+  const msgpack::object& object() const { return handle_.get(); }
+  std::size_t size() const {
+    return object().type == msgpack::type::ARRAY ? object().via.array.size : 0;
+  }
+  const msgpack::object& at(std::size_t i) const {
+    static const msgpack::object nil;
+    return i < size() ? object().via.array.ptr[i] : nil;
+  }
+  std::uint64_t op() const { return u(0); }
+  std::uint64_t u(std::size_t i) const {
+    const msgpack::object& o = at(i);
+    return o.type == msgpack::type::POSITIVE_INTEGER ? o.via.u64 : ~std::uint64_t{0};
+  }
+  std::string s(std::size_t i) const {
+    const msgpack::object& o = at(i);
+    return o.type == msgpack::type::STR ? std::string(o.via.str.ptr, o.via.str.size)
+                                        : std::string("<not a str>");
+  }
+  bool is_nil(std::size_t i) const { return at(i).type == msgpack::type::NIL; }
+  // msgpack-c's compact rendering: [17,1,0,""]
+  std::string text() const {
+    std::ostringstream out;
+    out << object();
+    return out.str();
+  }
+  // For message frames [19, kind, channel|nil, event, sender, body].
+  bool is_message(std::string_view event) const {
+    return op() == kMessage && size() == 6 && s(3) == event;
+  }
+
+ private:
+  msgpack::object_handle handle_;
+};
+
+std::string text_of(const std::optional<Frame>& f) { return f ? f->text() : "<nothing>"; }
+
+// [18, code, error] whose error mentions `mentions`.
+::testing::AssertionResult is_error(const std::optional<Frame>& f, std::uint64_t code,
+                                    std::string_view mentions = "") {
+  if (!f) return ::testing::AssertionFailure() << "no frame arrived";
+  if (f->op() != kError || f->size() != 3 || f->u(1) != code ||
+      f->s(2).find(mentions) == std::string::npos || f->s(2).empty()) {
+    return ::testing::AssertionFailure()
+           << f->text() << " is not [18," << code << ",\"..." << mentions << "...\"]";
+  }
+  return ::testing::AssertionSuccess() << f->text();
+}
+
+// [17, req, code, error] (code != 0: error mentions `mentions`; code 0: error "").
+::testing::AssertionResult is_reply(const std::optional<Frame>& f, std::uint64_t req,
+                                    std::uint64_t code, std::string_view mentions = "") {
+  if (!f) return ::testing::AssertionFailure() << "no frame arrived";
+  const bool error_ok =
+      code == 0 ? f->s(3).empty() : !f->s(3).empty() && f->s(3).find(mentions) != std::string::npos;
+  if (f->op() != kReply || f->size() != 4 || f->u(1) != req || f->u(2) != code || !error_ok) {
+    return ::testing::AssertionFailure()
+           << f->text() << " is not [17," << req << "," << code << ",\"..." << mentions << "...\"]";
+  }
+  return ::testing::AssertionSuccess() << f->text();
+}
+
+// The member ids of a members reply [17, req, 0, "", [[id, profile], ...]], sorted.
+std::optional<std::set<std::string>> member_ids(const Frame& f, std::uint64_t req) {
+  if (f.op() != kReply || f.size() != 5 || f.u(1) != req || f.u(2) != 0) return std::nullopt;
+  const msgpack::object& list = f.at(4);
+  if (list.type != msgpack::type::ARRAY) return std::nullopt;
+  std::set<std::string> ids;
+  for (std::uint32_t i = 0; i < list.via.array.size; ++i) {
+    const msgpack::object& m = list.via.array.ptr[i];
+    if (m.type != msgpack::type::ARRAY || m.via.array.size != 2 ||
+        m.via.array.ptr[0].type != msgpack::type::STR) {
+      return std::nullopt;
+    }
+    ids.emplace(m.via.array.ptr[0].via.str.ptr, m.via.array.ptr[0].via.str.size);
+  }
+  return ids;
+}
+std::optional<std::set<std::string>> member_ids(const std::optional<Frame>& f, std::uint64_t req) {
+  if (!f) return std::nullopt;
+  return member_ids(*f, req);
+}
+
+// A uint field, or ~0 when it is not one.
+std::uint64_t uint_of(const msgpack::object& o) {
+  return o.type == msgpack::type::POSITIVE_INTEGER ? o.via.u64 : ~std::uint64_t{0};
+}
+
+// ------------------------------------------------------------------ a raw client
+
+// A WebSocket client with its own I/O thread: it reads continuously (so it
+// answers pings and sees the close frame as soon as it comes), splits every
+// message into its msgpack values and queues them as frames.
+struct RawClientConfig {
+  std::string target = "/";
+  int receive_buffer = 0;  // SO_RCVBUF before connecting; 0 = the system's
+  bool read = true;        // false: read nothing until start_reading()
+  // Runs on the client's thread for every frame; true = handled (not queued).
+  std::function<bool(const Frame&)> on_frame;
+};
+
+class RawClient {
+ public:
+  using Config = RawClientConfig;
+
+  explicit RawClient(int port, Config config = {})
+      : config_(std::move(config)), work_(net::make_work_guard(ioc_)), ws_(net::make_strand(ioc_)) {
+    thread_ = std::thread([this] { ioc_.run(); });
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> connected = done->get_future();
+    net::post(ws_.get_executor(), [this, done, port] {
+      auto& socket = beast::get_lowest_layer(ws_).socket();
+      beast::error_code ec;
+      socket.open(tcp::v4(), ec);
+      if (!ec && config_.receive_buffer > 0) {
+        socket.set_option(net::socket_base::receive_buffer_size(config_.receive_buffer), ec);
+      }
+      if (ec) return finish_handshake(ec, *done);
+      const tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"),
+                                   static_cast<unsigned short>(port));
+      beast::get_lowest_layer(ws_).async_connect(endpoint, [this, done](beast::error_code ec) {
+        if (ec) return finish_handshake(ec, *done);
+        ws_.async_handshake(response_, "127.0.0.1", config_.target,
+                            [this, done](beast::error_code ec) { finish_handshake(ec, *done); });
+      });
+    });
+    if (connected.wait_for(kWait) != std::future_status::ready) {
+      std::lock_guard lock(mu_);
+      handshake_error_ = beast::error::timeout;
+    }
+  }
+
+  ~RawClient() {
+    ioc_.stop();
+    thread_.join();
+  }
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+
+  bool connected() const {
+    std::lock_guard lock(mu_);
+    return handshaken_ && !handshake_error_;
+  }
+  std::string handshake_error() const {
+    std::lock_guard lock(mu_);
+    return handshake_error_.message();
+  }
+  // The HTTP status of the handshake's answer (101 when it worked).
+  unsigned http_status() const {
+    std::lock_guard lock(mu_);
+    return response_.result_int();
+  }
+
+  // One binary WebSocket message (may hold several frames).
+  void send(std::string bytes) { write(std::move(bytes), false); }
+  void send_text(std::string text) { write(std::move(text), true); }
+  // Several frames coalesced into one WebSocket message.
+  void send_together(const std::vector<std::string>& frames) {
+    std::string all;
+    for (const auto& f : frames) all += f;
+    send(std::move(all));
+  }
+  // Starts a close handshake (1000).
+  void close() {
+    net::post(ws_.get_executor(), [this] {
+      ws_.async_close(websocket::close_code::normal, [this](beast::error_code) { ended({}); });
+    });
+  }
+
+  void start_reading() {
+    net::post(ws_.get_executor(), [this] {
+      if (!reading_) read_loop();
+    });
+  }
+
+  // The next queued frame; nullopt when none comes within `timeout` or the
+  // connection closed and nothing is left.
+  std::optional<Frame> next(std::chrono::milliseconds timeout = kWait) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, timeout, [&] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return std::nullopt;
+    Frame f = std::move(queue_.front());
+    queue_.pop_front();
+    return f;
+  }
+  // The next frame with this op, skipping (and discarding) others, e.g. presence events.
+  std::optional<Frame> next_op(std::uint64_t op, std::chrono::milliseconds timeout = kWait) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      std::optional<Frame> f = next(left);
+      if (!f || f->op() == op) return f;
+    }
+  }
+  // Sends a members request and returns its reply (frames before it are discarded).
+  std::optional<Frame> members(std::uint64_t req, std::string_view channel) {
+    send(frame(kMembers, req, channel));
+    for (;;) {
+      std::optional<Frame> f = next_op(kReply);
+      if (!f || f->u(1) == req) return f;
+    }
+  }
+
+  // True once the connection is over (close frame, EOF or reset) within `timeout`.
+  bool wait_closed(std::chrono::milliseconds timeout = kWait) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return closed_; });
+  }
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+  // The close frame's code, or -1 when the connection ended without one.
+  int close_code() const {
+    std::lock_guard lock(mu_);
+    return close_code_;
+  }
+  std::string close_reason() const {
+    std::lock_guard lock(mu_);
+    return close_reason_;
+  }
+  std::string read_error() const {
+    std::lock_guard lock(mu_);
+    return read_error_.message();
+  }
+  // Everything queued and not taken yet.
+  std::vector<Frame> drain() {
+    std::lock_guard lock(mu_);
+    std::vector<Frame> out(std::make_move_iterator(queue_.begin()),
+                           std::make_move_iterator(queue_.end()));
+    queue_.clear();
+    return out;
+  }
+  std::size_t messages_read() const { return messages_read_.load(); }
+  // Bytes that were not well-formed msgpack (the hub must never send them).
+  bool garbled() const { return garbled_.load(); }
+
+ private:
+  void finish_handshake(beast::error_code ec, std::promise<void>& done) {
+    {
+      std::lock_guard lock(mu_);
+      handshake_error_ = ec;
+      handshaken_ = !ec;
+    }
+    if (!ec) {
+      ws_.binary(true);
+      ws_.read_message_max(64u << 20);
+      if (config_.read) read_loop();
+    }
+    done.set_value();
+  }
+
+  void write(std::string bytes, bool text) {
+    net::post(ws_.get_executor(), [this, bytes = std::move(bytes), text]() mutable {
+      writes_.push_back({std::move(bytes), text});
+      if (writes_.size() == 1) write_next();
+    });
+  }
+  void write_next() {
+    ws_.text(writes_.front().second);
+    ws_.async_write(net::buffer(writes_.front().first), [this](beast::error_code ec, std::size_t) {
+      if (ec) {
+        writes_.clear();
+        return;
+      }
+      writes_.pop_front();
+      if (!writes_.empty()) write_next();
+    });
+  }
+
+  // Strand: the connection is over; the peer's close frame, if one came, says why.
+  void ended(beast::error_code ec) {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    read_error_ = ec;
+    if (ws_.reason().code != websocket::close_code::none) {
+      close_code_ = static_cast<int>(ws_.reason().code);
+      close_reason_ = std::string(ws_.reason().reason.c_str());
+    }
+    cv_.notify_all();
+  }
+
+  void read_loop() {
+    reading_ = true;
+    ws_.async_read(buffer_, [this](beast::error_code ec, std::size_t) {
+      if (ec) return ended(ec);
+      messages_read_.fetch_add(1);
+      if (!ws_.got_binary()) garbled_ = true;
+      const auto data = buffer_.cdata();
+      msgpack::unpacker unpacker;
+      unpacker.reserve_buffer(data.size());
+      std::memcpy(unpacker.buffer(), data.data(), data.size());
+      unpacker.buffer_consumed(data.size());
+      buffer_.consume(buffer_.size());
+      msgpack::object_handle handle;
+      try {
+        while (unpacker.next(handle)) {
+          Frame f(std::move(handle));
+          if (config_.on_frame && config_.on_frame(f)) continue;
+          std::lock_guard lock(mu_);
+          queue_.push_back(std::move(f));
+          cv_.notify_all();
+        }
+      } catch (const std::exception&) {
+        garbled_ = true;
+      }
+      if (unpacker.nonparsed_size() > 0) garbled_ = true;  // a truncated value
+      read_loop();
+    });
+  }
+
+  Config config_;
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  websocket::stream<beast::tcp_stream> ws_;
+  std::thread thread_;
+  // Strand only.
+  beast::flat_buffer buffer_;
+  std::deque<std::pair<std::string, bool>> writes_;
+  bool reading_ = false;
+  std::atomic<std::size_t> messages_read_{0};
+  std::atomic<bool> garbled_{false};
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  websocket::response_type response_;
+  bool handshaken_ = false;
+  beast::error_code handshake_error_;
+  std::deque<Frame> queue_;
+  bool closed_ = false;
+  int close_code_ = -1;
+  std::string close_reason_;
+  beast::error_code read_error_;
+};
+
+RawClientConfig at_path(std::string target) {
+  RawClientConfig config;
+  config.target = std::move(target);
+  return config;
+}
+
+// Connects, says hello and checks the welcome; nullptr (and a failure) otherwise.
+std::unique_ptr<RawClient> hello(int port, std::string_view id, RawClient::Config config = {},
+                                 const std::optional<std::string>& token = std::nullopt,
+                                 const std::string& profile = "\xc0") {
+  auto client = std::make_unique<RawClient>(port, std::move(config));
+  if (!client->connected()) {
+    ADD_FAILURE() << "WebSocket handshake failed: " << client->handshake_error();
+    return nullptr;
+  }
+  client->send(hello_frame(id, token, profile));
+  std::optional<Frame> welcome = client->next();
+  if (!welcome || welcome->op() != kWelcome || welcome->size() != 5 || welcome->u(1) != 1 ||
+      welcome->s(2) != id) {
+    ADD_FAILURE() << "expected [16,1,\"" << id << "\",...], got " << text_of(welcome) << " (close "
+                  << client->close_code() << " " << client->close_reason() << ")";
+    return nullptr;
+  }
+  return client;
+}
+
+// hello, then join `channel` and wait for the reply.
+std::unique_ptr<RawClient> hello_and_join(int port, std::string_view id, std::string_view channel,
+                                          RawClient::Config config = {}) {
+  auto client = hello(port, id, std::move(config));
+  if (client == nullptr) return nullptr;
+  client->send(frame(kJoin, 1, channel, true));
+  std::optional<Frame> reply = client->next_op(kReply);
+  if (!is_reply(reply, 1, 0)) {
+    ADD_FAILURE() << "join " << channel << ": " << text_of(reply);
+    return nullptr;
+  }
+  return client;
+}
+
+std::unique_ptr<WsGateway> start_gateway(std::shared_ptr<Hub> hub, WsGatewayOptions options = {}) {
+  options.host = "127.0.0.1";
+  options.port = 0;
+  auto gateway = WsGateway::start(std::move(hub), options);
+  EXPECT_TRUE(gateway.ok()) << gateway.status();
+  return gateway.ok() ? *std::move(gateway) : nullptr;
+}
+
+std::shared_ptr<Hub> make_hub(std::string_view prefix, HubOptions options = {}) {
+  auto hub = Hub::create(unique_name(std::string(prefix)), std::move(options));
+  EXPECT_TRUE(hub.ok()) << hub.status();
+  return hub.ok() ? *hub : nullptr;
+}
+
+// A plain HTTP exchange: writes `request`, returns everything read until the
+// hub closes the connection (nullopt if it does not within `timeout`).
+std::optional<std::string> http_exchange(int port, const std::string& request,
+                                         std::chrono::milliseconds timeout = kWait) {
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  beast::error_code ec;
+  socket.connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)), ec);
+  if (ec) return std::nullopt;
+  if (!request.empty()) net::write(socket, net::buffer(request), ec);
+  std::string response;
+  std::array<char, 4096> chunk;
+  bool ended = false;
+  std::function<void()> read_more = [&] {
+    socket.async_read_some(net::buffer(chunk), [&](beast::error_code e, std::size_t n) {
+      response.append(chunk.data(), n);
+      if (e) {
+        ended = true;
+        return;
+      }
+      read_more();
+    });
+  };
+  read_more();
+  ioc.run_for(timeout);
+  if (!ended) return std::nullopt;
+  return response;
+}
+
+// ------------------------------------------------------------------ a witness
+
+// A sender publishing numbered messages to a channel, one every millisecond,
+// while a watcher that joined it checks each arrives, once, in order: trouble
+// on other connections must cost them nothing.
+class Witness {
+ public:
+  static constexpr std::string_view kChannel = "witness";
+
+  explicit Witness(int port) {
+    RawClient::Config config;
+    config.on_frame = [this](const Frame& f) {
+      if (!f.is_message("tick")) return false;
+      const std::uint64_t n = f.u(5);
+      if (f.u(1) != 0 || f.s(2) != kChannel || f.s(4) != "witness-sender" ||
+          n != received_.load()) {
+        std::lock_guard lock(mu_);
+        if (problem_.empty())
+          problem_ =
+              "unexpected " + f.text() + " after " + std::to_string(received_.load()) + " ticks";
+      }
+      received_.fetch_add(1);
+      return true;
+    };
+    watcher_ = hello_and_join(port, "witness-watcher", kChannel, std::move(config));
+    sender_ = hello(port, "witness-sender");
+    if (watcher_ == nullptr || sender_ == nullptr) return;
+    thread_ = std::thread([this] {
+      while (!stop_.load()) {
+        sender_->send(frame(kSend, kChannel, "tick", false, sent_.load()));
+        sent_.fetch_add(1);
+        std::this_thread::sleep_for(1ms);  // pacing, not waiting for an outcome
+      }
+    });
+  }
+  ~Witness() {
+    stop();
+    watcher_.reset();  // before what its frame handler uses
+  }
+
+  bool ok() const { return watcher_ != nullptr && sender_ != nullptr; }
+
+  // Stops the sender; true once the watcher got every tick, in order, and
+  // the sender was never refused anything.
+  ::testing::AssertionResult finish() {
+    stop();
+    if (!ok()) return ::testing::AssertionFailure() << "the witness did not start";
+    const std::uint64_t sent = sent_.load();
+    if (!eventually([&] { return received_.load() >= sent; }) || received_.load() != sent) {
+      return ::testing::AssertionFailure()
+             << "the watcher got " << received_.load() << " of " << sent << " ticks";
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (!problem_.empty()) return ::testing::AssertionFailure() << problem_;
+    }
+    // Nothing was refused: the sender's first frame since its welcome is the reply to this.
+    sender_->send(frame(kMembers, 1, kChannel));
+    std::optional<Frame> reply = sender_->next();
+    if (!member_ids(reply, 1)) {
+      return ::testing::AssertionFailure() << "sender: " << text_of(reply);
+    }
+    if (!watcher_->drain().empty() || watcher_->closed() || sender_->closed()) {
+      return ::testing::AssertionFailure() << "the witnesses saw something else";
+    }
+    return ::testing::AssertionSuccess() << sent << " ticks";
+  }
+
+ private:
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::unique_ptr<RawClient> watcher_, sender_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> sent_{0}, received_{0};
+  std::mutex mu_;
+  std::string problem_;
+};
+
+// ================================================================== tests
+
+TEST(WsHub, RawClientsAndMemConnectionsMeetOnTheSameHub) {
+  const std::string name = unique_name("ws-basics");
+  auto hub = Hub::create(name, {});
+  ASSERT_TRUE(hub.ok());
+  auto gateway = start_gateway(*hub, {.idle_timeout = 20s});
+  ASSERT_NE(gateway, nullptr);
+  EXPECT_EQ(gateway->url(), "ws://127.0.0.1:" + std::to_string(gateway->port()));
+  const int port = gateway->port();
+
+  Realtime local("mem://" + name);
+  herald::testing::Collector seen;
+  local.on_any(seen.listener());
+  ASSERT_TRUE(local.join("lobby", false).ok());
+
+  // hello → welcome [16, 1, id, max_message_bytes, ping_interval_ms]
+  RawClient raw(port);
+  ASSERT_TRUE(raw.connected()) << raw.handshake_error();
+  EXPECT_EQ(raw.http_status(), 101u);
+  raw.send(hello_frame("raw-1", std::nullopt,
+                       packed(std::map<std::string, std::string>{{"role", "raw"}})));
+  std::optional<Frame> welcome = raw.next();
+  ASSERT_TRUE(welcome);
+  EXPECT_EQ(welcome->text(), "[16,1,\"raw-1\",1048576,10000]");
+
+  // Presence: the local member sees the join with the hello's profile.
+  raw.send(frame(kJoin, 1, "lobby", false));
+  EXPECT_TRUE(is_reply(raw.next(), 1, 0));
+  ASSERT_TRUE(seen.wait_for_event("channel:join"));
+  {
+    const auto join = seen.all().back();
+    EXPECT_EQ(join.channel, std::optional<std::string>("lobby"));
+    EXPECT_EQ(join.message.to_json(), R"({"id":"raw-1","data":{"role":"raw"}})");
+  }
+
+  // A join followed by a send in the same WebSocket message: applied in order.
+  raw.send_together({frame(kJoin, 2, "news", true),
+                     frame(kSend, "news", "headline", true,
+                           RawValue{packed(std::map<std::string, int>{{"n", 1}})})});
+  std::optional<Frame> join_news = raw.next();
+  ASSERT_TRUE(join_news);
+  // The join's own channel:join (echo on) comes before the reply.
+  EXPECT_EQ(join_news->text(),
+            R"([19,2,"news","channel:join","raw-1",{"id":"raw-1","data":{"role":"raw"}}])");
+  EXPECT_TRUE(is_reply(raw.next(), 2, 0));
+  std::optional<Frame> headline = raw.next();
+  ASSERT_TRUE(headline);
+  EXPECT_EQ(headline->text(), R"([19,0,"news","headline","raw-1",{"n":1}])");
+
+  // ws → mem, with a body that is a map, a string and binary bytes.
+  const std::string body =
+      packed(std::make_tuple(std::map<std::string, std::string>{{"text", "h\xc3\xa9llo"}},
+                             std::vector<char>{'\0', '\xff'}));
+  raw.send(frame(kSend, "lobby", "chat", false, RawValue{body}));
+  ASSERT_TRUE(seen.wait_for_event("chat"));
+  {
+    const auto chat = seen.all().back();
+    EXPECT_EQ(chat.sender, "raw-1");
+    EXPECT_EQ(chat.channel, std::optional<std::string>("lobby"));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(chat.message.bytes().data()),
+                          chat.message.bytes().size()),
+              body)
+        << "the hub forwards the body's bytes unchanged";
+  }
+
+  // mem → ws: send and broadcast (channel nil exactly for a broadcast).
+  ASSERT_TRUE(local.send("lobby", "reply", std::string("hi raw")).ok());
+  ASSERT_TRUE(local.broadcast("alert", 42).ok());
+  std::optional<Frame> reply = raw.next();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->text(), R"([19,0,"lobby","reply",")" + local.get_socket_id() + R"(","hi raw"])");
+  std::optional<Frame> alert = raw.next();
+  ASSERT_TRUE(alert);
+  EXPECT_EQ(alert->text(), R"([19,1,null,"alert",")" + local.get_socket_id() + R"(",42])");
+
+  // members: [17, req, 0, "", [[id, profile], ...]] both ways.
+  std::optional<Frame> members = raw.members(3, "lobby");
+  EXPECT_EQ(member_ids(members, 3), (std::set<std::string>{"raw-1", local.get_socket_id()}))
+      << text_of(members);
+  auto local_view = local.get_members("lobby");
+  ASSERT_TRUE(local_view.ok());
+  ASSERT_EQ(local_view->size(), 2u);
+
+  // profile: [6, req, echo, profile] → reply; channel:update to the channels.
+  raw.send(frame(kProfile, 4, false,
+                 RawValue{packed(std::map<std::string, std::string>{{"role", "updated"}})}));
+  EXPECT_TRUE(is_reply(raw.next(), 4, 0));
+  ASSERT_TRUE(seen.wait_for_event("channel:update"));
+  EXPECT_EQ(seen.all().back().message.to_json(), R"({"id":"raw-1","data":{"role":"updated"}})");
+
+  // leave → channel:leave for the others; a second leave is a no-op reply 0.
+  raw.send_together({frame(kLeave, 5, "lobby", false), frame(kLeave, 6, "lobby", false)});
+  EXPECT_TRUE(is_reply(raw.next(), 5, 0));
+  EXPECT_TRUE(is_reply(raw.next(), 6, 0));
+  ASSERT_TRUE(seen.wait_for_event("channel:leave"));
+  ASSERT_TRUE(local.send("lobby", "after-leave", 1).ok());
+  ASSERT_TRUE(local.broadcast("marker", 2).ok());
+  std::optional<Frame> marker = raw.next();
+  EXPECT_TRUE(marker && marker->is_message("marker")) << text_of(marker);
+
+  // A client-initiated close ends the connection and its membership.
+  raw.close();
+  EXPECT_TRUE(raw.wait_closed());
+  EXPECT_EQ(raw.close_code(), 1000);
+  EXPECT_TRUE(eventually([&] { return gateway->stats().connections == 0; }));
+  EXPECT_TRUE(eventually([&] { return (*hub)->members("news").empty(); }));
+  EXPECT_FALSE(raw.garbled());
+
+  const WsGatewayStats stats = gateway->stats();
+  EXPECT_EQ(stats.accepted, 1u);
+  EXPECT_EQ(stats.frame_errors, 0u);
+  EXPECT_EQ(stats.closed_protocol, 0u);
+  EXPECT_EQ(stats.messages_routed, 2u);
+  EXPECT_GE(stats.frames_out, stats.writes);
+}
+
+TEST(WsHub, MalformedInputGetsItsDocumentedAnswerAndCostsOthersNothing) {
+  constexpr std::size_t kMaxBody = 1024;
+  auto hub = make_hub("ws-malformed", {.max_message_bytes = kMaxBody});
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+  Witness witness(port);
+  ASSERT_TRUE(witness.ok());
+
+  // ---- Fatal: each closes its own connection with the documented code.
+  struct Fatal {
+    std::string what;
+    std::vector<std::string> messages;  // binary WebSocket messages sent after hello
+    int code;
+    std::string reason;  // the close reason starts with this
+    bool say_hello = true;
+    bool text = false;
+  };
+  const std::string join_frame = frame(kJoin, 1, "room", true);
+  std::string deep;  // a body nested deeper than 256
+  for (int i = 0; i < 300; ++i) deep += '\x91';
+  deep += '\xc0';
+  const std::vector<Fatal> fatal = {
+      {"a text message", {"[2, 1, \"room\", true]"}, 1003, "binary frames only", true, true},
+      {"not msgpack", {"\xc1"}, 1007, "malformed msgpack at byte 0"},
+      {"a truncated value",
+       {join_frame.substr(0, join_frame.size() - 1)},
+       1007,
+       "malformed msgpack at byte "},
+      {"a truncated value after a good one",
+       {frame(kMembers, 7, "room") + join_frame.substr(0, 3)},
+       1007,
+       "malformed msgpack at byte "},
+      {"a body nested 300 deep",
+       {frame(kSend, "room", "e", true, RawValue{deep})},
+       1007,
+       "malformed msgpack"},
+      {"a frame before hello", {join_frame}, 1008, "", false},
+      {"a non-frame before hello", {packed(42)}, 1008, "", false},
+      {"a second hello", {hello_frame("second")}, 1008, ""},
+      {"a WebSocket message over max_message_bytes + 64 KiB",
+       {frame(kSend, "room", "e", true, RawValue{packed(std::vector<char>(kMaxBody + 65 * 1024))})},
+       1009,
+       ""},
+  };
+  int n = 0;
+  for (const Fatal& c : fatal) {
+    SCOPED_TRACE(c.what);
+    const std::string id = "fatal-" + std::to_string(n++);
+    std::unique_ptr<RawClient> client;
+    if (c.say_hello) {
+      client = hello(port, id);
+    } else {
+      client = std::make_unique<RawClient>(port);
+      if (!client->connected()) client.reset();
+    }
+    ASSERT_NE(client, nullptr);
+    for (const std::string& m : c.messages) {
+      if (c.text) {
+        client->send_text(m);
+      } else {
+        client->send(m);
+      }
+    }
+    ASSERT_TRUE(client->wait_closed()) << "still open";
+    EXPECT_EQ(client->close_code(), c.code) << client->close_reason() << client->read_error();
+    EXPECT_EQ(client->close_reason().rfind(c.reason, 0), 0u) << client->close_reason();
+    if (c.what == "a truncated value after a good one") {
+      // N counts from the start of the WebSocket message: past the good frame.
+      const std::size_t at = std::stoul(client->close_reason().substr(c.reason.size()));
+      EXPECT_GE(at, frame(kMembers, 7, "room").size()) << client->close_reason();
+    }
+    // Nothing but what the frames before the bad one asked for.
+    for (const Frame& f : client->drain()) {
+      EXPECT_TRUE(c.what == "a truncated value after a good one" && member_ids(f, 7)) << f.text();
+    }
+  }
+
+  // hello with an unsupported version: error 3, then close 1002.
+  {
+    RawClient client(port);
+    ASSERT_TRUE(client.connected());
+    client.send(frame(kHello, 2, "v2", resume_of("v2"), Nil(), Nil()));
+    EXPECT_TRUE(is_error(client.next(), 3, "version"));
+    ASSERT_TRUE(client.wait_closed());
+    EXPECT_EQ(client.close_code(), 1002) << client.close_reason();
+  }
+  const std::uint64_t kClosedProtocol = fatal.size() + 1;
+
+  // ---- Not fatal: answered with an error / reply; the connection stays and
+  // the next request is answered. Each case may send several frames in one
+  // WebSocket message; `answers` are checked in order.
+  auto client = hello(port, "survivor");
+  ASSERT_NE(client, nullptr);
+  const std::string long_name(300, 'c');
+  const std::string big_body = packed(std::vector<char>(kMaxBody));  // a bin just over the limit
+  ASSERT_GT(big_body.size(), kMaxBody);
+  const std::string ok_body = packed(std::vector<char>(kMaxBody - 3));
+  ASSERT_EQ(ok_body.size(), kMaxBody);
+  using Check = std::function<::testing::AssertionResult(const std::optional<Frame>&)>;
+  auto error = [](std::uint64_t code, std::string mentions = "") -> Check {
+    return [=](const std::optional<Frame>& f) { return is_error(f, code, mentions); };
+  };
+  auto reply = [](std::uint64_t req, std::uint64_t code, std::string mentions = "") -> Check {
+    return [=](const std::optional<Frame>& f) { return is_reply(f, req, code, mentions); };
+  };
+  struct Survivable {
+    std::string what;
+    std::string message;
+    std::vector<Check> answers;
+  };
+  const std::vector<Survivable> survivable = {
+      {"a uint, not an array", packed(42), {error(3)}},
+      {"a map", packed(std::map<std::string, int>{{"op", 2}}), {error(3)}},
+      {"an empty array", frame(), {error(3)}},
+      {"an array starting with a str", frame("join", 1, "room", true), {error(3)}},
+      {"an array starting with a negative int", frame(-2, 1, "room", true), {error(3)}},
+      {"unknown op 99", frame(99, 1), {error(3, "unknown op 99")}},
+      {"unknown op 258 (2 + 256)", frame(258, 1, "room", true), {error(3, "unknown op 258")}},
+      {"a hub-to-client op", frame(kWelcome, 1, "x", 1, 1), {error(3)}},
+      {"join: channel is an int", frame(kJoin, 10, 42, true), {reply(10, 3, "channel")}},
+      {"join: echo is a str", frame(kJoin, 11, "room", "yes"), {reply(11, 3, "echo")}},
+      {"join: a field missing", frame(kJoin, 12, "room"), {reply(12, 3)}},
+      {"join: a trailing field", frame(kJoin, 13, "room", true, 1), {reply(13, 3)}},
+      {"join: req is not a uint", frame(kJoin, "r", "room", true), {error(3)}},
+      {"join: a 300-byte channel", frame(kJoin, 14, long_name, true), {reply(14, 3, "channel")}},
+      {"join: an empty channel", frame(kJoin, 15, "", true), {reply(15, 3, "channel")}},
+      {"join: a channel of invalid UTF-8",
+       frame(kJoin, 16, "bad\xff\xfe", true),
+       {reply(16, 3, "channel")}},
+      {"join: an overlong UTF-8 channel", frame(kJoin, 17, "\xc0\xaf", true), {reply(17, 3)}},
+      {"leave: channel is nil", frame(kLeave, 18, Nil(), false), {reply(18, 3, "channel")}},
+      {"members: channel too long", frame(kMembers, 19, long_name), {reply(19, 3, "channel")}},
+      {"profile: echo missing", frame(kProfile, 20, Nil()), {reply(20, 3)}},
+      {"send: a 300-byte event", frame(kSend, "room", long_name, true, 1), {error(3, "event")}},
+      {"send: channel is a bin",
+       frame(kSend, std::vector<char>{'r'}, "e", true, 1),
+       {error(3, "channel")}},
+      {"send: echo is an int", frame(kSend, "room", "e", 1, 1), {error(3, "echo")}},
+      {"send: no body", frame(kSend, "room", "e", true), {error(3)}},
+      {"broadcast: event of invalid UTF-8",
+       frame(kBroadcast, "\xed\xa0\x80", true, 1),
+       {error(3, "event")}},
+      {"send: a body over the limit",
+       frame(kSend, Witness::kChannel, "big", true, RawValue{big_body}),
+       {error(8)}},
+      {"broadcast: a body over the limit",
+       frame(kBroadcast, "big", true, RawValue{big_body}),
+       {error(8)}},
+      {"profile: over the limit", frame(kProfile, 21, true, RawValue{big_body}), {reply(21, 8)}},
+      {"three bad frames in one message",
+       frame(99) + frame(kJoin, 22, 1, true) + frame(kSend, "room", "", true, 1),
+       {error(3, "unknown op 99"), reply(22, 3), error(3)}},
+  };
+  std::uint64_t frame_errors = 0;
+  std::uint64_t req = 1000;
+  for (const Survivable& c : survivable) {
+    SCOPED_TRACE(c.what);
+    client->send(c.message);
+    for (const Check& check : c.answers) {
+      EXPECT_TRUE(check(client->next()));
+      ++frame_errors;
+    }
+    // Still open: the next request is answered.
+    ++req;
+    std::optional<Frame> members = client->members(req, Witness::kChannel);
+    EXPECT_EQ(member_ids(members, req), (std::set<std::string>{"witness-watcher"}))
+        << text_of(members);
+    ASSERT_FALSE(client->closed()) << client->close_code() << " " << client->close_reason();
+  }
+  // A body exactly at the limit is fine.
+  client->send_together({frame(kJoin, 1, "limit", false),
+                         frame(kSend, "limit", "at-limit", true, RawValue{ok_body})});
+  EXPECT_TRUE(is_reply(client->next(), 1, 0));
+  std::optional<Frame> at_limit = client->next();
+  ASSERT_TRUE(at_limit);
+  EXPECT_TRUE(at_limit->is_message("at-limit")) << at_limit->text();
+  EXPECT_FALSE(client->garbled());
+
+  EXPECT_TRUE(witness.finish());
+  const WsGatewayStats stats = gateway->stats();
+  EXPECT_EQ(stats.closed_protocol, kClosedProtocol);
+  EXPECT_EQ(stats.frame_errors, frame_errors);
+  EXPECT_EQ(stats.closed_idle, 0u);
+  EXPECT_EQ(stats.closed_unauthenticated, 0u);
+  EXPECT_EQ(stats.closed_slow_consumer, 0u);
+  EXPECT_TRUE(eventually([&] { return gateway->stats().connections == 3; }))
+      << gateway->stats().connections;  // the witness's two and the survivor
+}
+
+TEST(WsHub, WithoutHelloWithinTheHandshakeTimeoutTheConnectionIsClosed) {
+  auto hub = make_hub("ws-timeout");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub, {.handshake_timeout = 500ms});
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+
+  // A TCP connection that never sends its HTTP request is dropped.
+  auto mute = std::async(std::launch::async, [port] { return http_exchange(port, ""); });
+  // A WebSocket that never says hello: close 1008.
+  RawClient silent(port);
+  ASSERT_TRUE(silent.connected());
+  // One that says hello at once is not affected.
+  auto prompt = hello(port, "prompt");
+  ASSERT_NE(prompt, nullptr);
+  ASSERT_TRUE(silent.wait_closed());
+  EXPECT_EQ(silent.close_code(), 1008);
+  EXPECT_NE(silent.close_reason().find("hello"), std::string::npos) << silent.close_reason();
+  EXPECT_TRUE(silent.drain().empty());
+  std::optional<std::string> nothing = mute.get();
+  ASSERT_TRUE(nothing.has_value()) << "not dropped";
+  EXPECT_EQ(*nothing, "");
+
+  EXPECT_TRUE(member_ids(prompt->members(1, "any"), 1));
+  EXPECT_FALSE(prompt->closed());
+  const WsGatewayStats stats = gateway->stats();
+  EXPECT_EQ(stats.closed_idle, 2u);
+  EXPECT_EQ(stats.connections, 1u);
+}
+
+TEST(WsHub, OnlyTheWebSocketOnSlashIsServed) {
+  auto hub = make_hub("ws-http");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+
+  RawClient other_path(port, at_path("/socket.io/?EIO=4"));
+  EXPECT_FALSE(other_path.connected());
+  EXPECT_EQ(other_path.http_status(), 404u);
+
+  std::optional<std::string> plain =
+      http_exchange(port, "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->rfind("HTTP/1.1 404", 0), 0u) << *plain;
+
+  // A query string does not change the path.
+  RawClient with_query(port, at_path("/?v=1"));
+  EXPECT_TRUE(with_query.connected()) << with_query.handshake_error();
+  EXPECT_EQ(gateway->stats().refused, 2u);
+}
+
+TEST(WsHub, ConnectionsOverTheLimitGetHttp503) {
+  auto hub = make_hub("ws-limit");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub, {.max_connections = 2});
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+  auto a = hello(port, "a");
+  auto b = hello(port, "b");
+  ASSERT_TRUE(a && b);
+  RawClient c(port);
+  EXPECT_FALSE(c.connected());
+  EXPECT_EQ(c.http_status(), 503u);
+  EXPECT_EQ(gateway->stats().refused, 1u);
+  // Room again once one leaves.
+  a->close();
+  ASSERT_TRUE(a->wait_closed());
+  EXPECT_TRUE(eventually([&] {
+    RawClient d(port);
+    return d.connected();
+  }));
+}
+
+TEST(WsHub, ASlowConsumerIsClosedWhileEveryoneElseGetsEverythingInOrder) {
+  constexpr int kSubscribers = 20;
+  constexpr std::size_t kBodyBytes = 4096;
+  constexpr std::uint64_t kWindow = 32;          // messages per publisher WebSocket message
+  constexpr std::uint64_t kMaxMessages = 20000;  // the stuck one must be cut off well before
+  constexpr std::size_t kQueueBytes = 256 * 1024;
+  auto hub = make_hub("ws-slow");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub, {.threads = 2, .max_write_queue_bytes = kQueueBytes});
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+
+  struct Subscriber {
+    std::atomic<std::uint64_t> received{0};
+    std::atomic<bool> out_of_order{false};
+    std::unique_ptr<RawClient> client;  // last: destroyed before what its handler uses
+  };
+  std::vector<std::unique_ptr<Subscriber>> subscribers;
+  for (int i = 0; i < kSubscribers; ++i) {
+    auto s = std::make_unique<Subscriber>();
+    RawClient::Config config;
+    config.on_frame = [s = s.get()](const Frame& f) {
+      if (!f.is_message("data")) return false;
+      const msgpack::object& body = f.at(5);
+      if (body.type != msgpack::type::ARRAY || body.via.array.size != 2 ||
+          uint_of(body.via.array.ptr[0]) != s->received.load() ||
+          body.via.array.ptr[1].type != msgpack::type::BIN ||
+          body.via.array.ptr[1].via.bin.size != kBodyBytes) {
+        s->out_of_order = true;
+      }
+      s->received.fetch_add(1);
+      return true;
+    };
+    s->client = hello_and_join(port, "sub-" + std::to_string(i), "feed", std::move(config));
+    ASSERT_NE(s->client, nullptr);
+    subscribers.push_back(std::move(s));
+  }
+  // The stuck one: joins, then reads nothing, with a small receive buffer.
+  RawClientConfig stuck_config;
+  stuck_config.receive_buffer = 4096;
+  stuck_config.read = false;
+  RawClient stuck(port, stuck_config);
+  ASSERT_TRUE(stuck.connected());
+  stuck.send_together({hello_frame("stuck"), frame(kJoin, 1, "feed", true)});
+  ASSERT_TRUE(eventually([&] { return hub->members("feed").size() == kSubscribers + 1; }));
+  auto publisher = hello(port, "publisher");
+  ASSERT_NE(publisher, nullptr);
+
+  // Publish in windows, each once every well-behaved subscriber has the last
+  // (they never fall behind by more than a window: the bound is only passed
+  // by the one that stopped reading), until the stuck one is cut off and ten
+  // windows more.
+  const std::vector<char> blob(kBodyBytes, 'x');
+  std::uint64_t sent = 0;
+  std::uint64_t after_cut = 0;
+  while (after_cut < 10 && sent < kMaxMessages) {
+    std::string message;
+    for (std::uint64_t i = 0; i < kWindow; ++i) {
+      message += frame(kSend, "feed", "data", false, std::make_tuple(sent + i, blob));
+    }
+    publisher->send(std::move(message));
+    sent += kWindow;
+    ASSERT_TRUE(eventually([&] {
+      for (const auto& s : subscribers) {
+        if (s->received.load() < sent) return false;
+      }
+      return true;
+    })) << "a well-behaved subscriber fell behind at "
+        << sent;
+    if (gateway->stats().closed_slow_consumer > 0) ++after_cut;
+  }
+  ASSERT_LT(sent, kMaxMessages) << "the stuck subscriber was never cut off";
+
+  for (const auto& s : subscribers) {
+    EXPECT_EQ(s->received.load(), sent);
+    EXPECT_FALSE(s->out_of_order.load());
+    EXPECT_FALSE(s->client->closed());
+  }
+  WsGatewayStats stats = gateway->stats();
+  EXPECT_EQ(stats.closed_slow_consumer, 1u);
+  EXPECT_GT(stats.dropped_slow_consumer, 0u);
+  EXPECT_EQ(stats.connections, static_cast<std::size_t>(kSubscribers + 1));
+  EXPECT_EQ(hub->members("feed").size(), static_cast<std::size_t>(kSubscribers));
+  // Memory stays bounded: no connection ever had more waiting than its bound.
+  // (a few small control frames may wait alongside the data)
+  EXPECT_LE(stats.write_queue_high_water, kQueueBytes / kBodyBytes + 4);
+  EXPECT_LE(stats.write_queue_high_water, WsGatewayOptions{}.max_write_queue_frames);
+
+  // When the stuck one reads at last: a prefix of the stream, in order, then the end.
+  stuck.start_reading();
+  ASSERT_TRUE(stuck.wait_closed(30s));
+  std::uint64_t prefix = 0;
+  for (const Frame& f : stuck.drain()) {
+    if (!f.is_message("data")) continue;
+    EXPECT_EQ(uint_of(f.at(5).via.array.size == 2 ? f.at(5).via.array.ptr[0] : f.at(0)), prefix);
+    ++prefix;
+  }
+  EXPECT_LT(prefix, sent);
+  if (stuck.close_code() != -1) {
+    EXPECT_EQ(stuck.close_code(), kCloseSlowConsumer) << stuck.close_reason();
+    EXPECT_EQ(stuck.close_reason().rfind("slow consumer", 0), 0u) << stuck.close_reason();
+  }
+}
+
+TEST(WsHub, SessionsAreCheckedAtHelloAndBeforeEveryOperation) {
+  const std::string secret = "correct horse battery staple";
+  auto hub = make_hub("ws-sessions",
+                      {.enforce_session = true, .verify_session = session_verifier(secret)});
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+
+  auto luke = std::make_unique<RawClient>(port);
+  ASSERT_TRUE(luke->connected());
+  luke->send_together({hello_frame("luke", make_session_token(secret, "luke", 1h)),
+                       frame(kJoin, 1, "rebels", true)});
+  ASSERT_TRUE(luke->next_op(kWelcome));
+  ASSERT_TRUE(is_reply(luke->next_op(kReply), 1, 0));
+
+  // No token, a malformed one, a foreign one, an expired one: error 16 and
+  // close 4001; the frames sent right behind the hello are never applied.
+  const std::vector<std::optional<std::string>> bad_tokens = {
+      std::nullopt, "not-a-jwt", make_session_token("another secret", "vader", 1h),
+      make_session_token(secret, "vader", -10s)};
+  int i = 0;
+  for (const auto& token : bad_tokens) {
+    SCOPED_TRACE(token.value_or("<nil>"));
+    RawClient vader(port);
+    ASSERT_TRUE(vader.connected());
+    const std::string id = "vader-" + std::to_string(i++);
+    vader.send_together({hello_frame(id, token), frame(kJoin, 1, "rebels", true),
+                         frame(kSend, "rebels", "intruder", true, 1),
+                         frame(kBroadcast, "intruder", true, 2)});
+    EXPECT_TRUE(is_error(vader.next(), 16));
+    ASSERT_TRUE(vader.wait_closed());
+    EXPECT_EQ(vader.close_code(), kCloseUnauthenticated) << vader.close_reason();
+    EXPECT_TRUE(vader.drain().empty());
+    // Meanwhile luke broadcasts: the refused connection gets none of it.
+    luke->send(frame(kBroadcast, "patrol", false, 0));
+  }
+  // Everything luke receives is his own traffic, never an intruder's.
+  luke->send(frame(kSend, "rebels", "marker", true, 3));
+  std::optional<Frame> f;
+  while ((f = luke->next()) && !f->is_message("marker")) {
+    EXPECT_FALSE(f->is_message("intruder")) << f->text();
+  }
+  ASSERT_TRUE(f) << "luke never got his marker";
+
+  const WsGatewayStats stats = gateway->stats();
+  EXPECT_EQ(stats.closed_unauthenticated, bad_tokens.size());
+  EXPECT_EQ(stats.messages_routed, bad_tokens.size() + 1);  // luke's patrols and marker only
+  EXPECT_TRUE(eventually([&] { return gateway->stats().connections == 1; }));
+}
+
+TEST(WsHub, ATokenThatExpiresLaterIsRefusedAtTheNextOperation) {
+  // Accepted at hello; once it has expired, the next operation is answered
+  // with error 16 (not a reply), then close 4001.
+  const std::string secret = "s3cret";
+  auto hub =
+      make_hub("ws-expiry", {.enforce_session = true, .verify_session = session_verifier(secret)});
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  // exp is in whole seconds: a 2 s token is valid for at least 1 s.
+  auto han = hello(gateway->port(), "han", {}, make_session_token(secret, "han", 2s));
+  ASSERT_NE(han, nullptr);
+  han->send(frame(kJoin, 1, "falcon", true));
+  std::optional<Frame> first = han->next_op(kReply);
+  ASSERT_TRUE(is_reply(first, 1, 0)) << "refused before it expired";
+  std::optional<Frame> answer;
+  std::uint64_t req = 1;
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  do {
+    std::this_thread::sleep_for(50ms);  // polling until the token has expired
+    han->send(frame(kJoin, ++req, "falcon", false));
+    answer = han->next();
+    while (answer && answer->op() == kMessage) answer = han->next();
+  } while (is_reply(answer, req, 0) && std::chrono::steady_clock::now() < deadline);
+  EXPECT_TRUE(is_error(answer, 16));
+  ASSERT_TRUE(han->wait_closed());
+  EXPECT_EQ(han->close_code(), kCloseUnauthenticated);
+  EXPECT_TRUE(eventually([&] { return hub->members("falcon").empty(); }));
+}
+
+TEST(WsHub, ACppClientWithABadTokenIsRefused) {
+  const std::string secret = "correct horse battery staple";
+  auto hub = make_hub("ws-cpp-session",
+                      {.enforce_session = true, .verify_session = session_verifier(secret)});
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+
+  Options good;
+  good.session = make_session_token(secret, "luke", 1h);
+  Realtime luke(gateway->url(), good);
+  ASSERT_TRUE(eventually([&] { return luke.is_connected(); }));
+  ASSERT_TRUE(luke.join("rebels").ok());
+
+  for (const std::string& token :
+       {std::string("not-a-jwt"), make_session_token("wrong", "vader", 1h), std::string()}) {
+    SCOPED_TRACE(token);
+    Options bad;
+    bad.session = token;
+    bad.reconnection_delay = 100ms;
+    Realtime vader(gateway->url(), bad);
+    std::atomic<bool> refused{false};
+    vader.on_error([&](const absl::Status& s) {
+      if (s.code() == absl::StatusCode::kUnauthenticated) refused = true;
+    });
+    ASSERT_TRUE(eventually([&] { return refused.load(); }));
+    EXPECT_FALSE(vader.is_connected());
+    EXPECT_EQ(vader.send("rebels", "hello", 1).code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_EQ(vader.join("rebels").code(), absl::StatusCode::kUnauthenticated);
+  }
+  EXPECT_GE(gateway->stats().closed_unauthenticated, 3u);
+  auto members = luke.get_members("rebels");
+  ASSERT_TRUE(members.ok()) << members.status();
+  EXPECT_EQ(members->size(), 1u);
+}
+
+TEST(WsHub, ASecondHelloWithTheSameIdNeedsTheSameResumeSecret) {
+  auto hub = make_hub("ws-takeover");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+  auto watcher = hello_and_join(port, "watcher", "room");
+  auto first = hello_and_join(port, "twin", "room");
+  ASSERT_TRUE(watcher && first);
+
+  // A different resume: error 6, close 4009; the first is untouched.
+  RawClient impostor(port);
+  ASSERT_TRUE(impostor.connected());
+  impostor.send(frame(kHello, 1, "twin", std::string("another-resume-secret"), Nil(), Nil()));
+  EXPECT_TRUE(is_error(impostor.next(), 6));
+  ASSERT_TRUE(impostor.wait_closed());
+  EXPECT_EQ(impostor.close_code(), kCloseIdInUse) << impostor.close_reason();
+  std::optional<Frame> members = first->members(2, "room");
+  EXPECT_EQ(member_ids(members, 2), (std::set<std::string>{"watcher", "twin"})) << text_of(members);
+  EXPECT_FALSE(first->closed());
+
+  // The same resume: the old connection is closed with 4004, the new one takes over.
+  auto second = hello(port, "twin");
+  ASSERT_NE(second, nullptr);
+  ASSERT_TRUE(first->wait_closed());
+  EXPECT_EQ(first->close_code(), kCloseReplaced) << first->close_reason();
+  EXPECT_NE(first->close_reason().find("replaced"), std::string::npos);
+  second->send(frame(kJoin, 1, "room", false));
+  EXPECT_TRUE(is_reply(second->next_op(kReply), 1, 0));
+  watcher->send(frame(kSend, "room", "for-twin", false, 7));
+  std::optional<Frame> got = second->next_op(kMessage);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->text(), R"([19,0,"room","for-twin","watcher",7])");
+  members = second->members(3, "room");
+  EXPECT_EQ(member_ids(members, 3), (std::set<std::string>{"watcher", "twin"})) << text_of(members);
+  // The old one left (channel:leave), the new one joined.
+  std::vector<std::string> presence;
+  for (const Frame& f : watcher->drain()) {
+    if (f.op() == kMessage && f.u(1) != 0) presence.push_back(f.s(3) + " " + f.s(4));
+  }
+  EXPECT_EQ(presence, (std::vector<std::string>{"channel:join twin", "channel:leave twin",
+                                                "channel:join twin"}));
+  EXPECT_EQ(gateway->stats().connections, 2u);
+}
+
+TEST(WsHub, SilentConnectionsArePingedAndTheDeadOnesDropped) {
+  auto hub = make_hub("ws-idle");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub, {.idle_timeout = 800ms});
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+
+  // A live client answers pings (its WebSocket library does, while reading).
+  RawClient live(port);
+  ASSERT_TRUE(live.connected());
+  live.send(hello_frame("live"));
+  std::optional<Frame> welcome = live.next();
+  ASSERT_TRUE(welcome);
+  EXPECT_EQ(welcome->text(), R"([16,1,"live",1048576,400])");
+  // A dead one says hello after the live one and then never reads: no pongs.
+  RawClientConfig not_reading;
+  not_reading.read = false;
+  RawClient dead(port, not_reading);
+  ASSERT_TRUE(dead.connected());
+  dead.send(hello_frame("dead"));
+  ASSERT_TRUE(eventually([&] { return gateway->stats().connections == 2; }));
+
+  ASSERT_TRUE(eventually([&] { return gateway->stats().closed_idle >= 1; }));
+  // The live one has been silent (but for pongs) at least as long, and is still there.
+  EXPECT_TRUE(member_ids(live.members(1, "x"), 1));
+  EXPECT_FALSE(live.closed());
+  EXPECT_EQ(gateway->stats().closed_idle, 1u);
+  EXPECT_EQ(gateway->stats().connections, 1u);
+  dead.start_reading();
+  EXPECT_TRUE(dead.wait_closed());
+}
+
+// ------------------------------------------------------------------ the herald hub process
+
+struct HubProcess {
+  std::unique_ptr<Process> process;
+  int port = 0;
+};
+
+HubProcess hub_process(std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{HERALD_CLI, "hub", "--ws", "127.0.0.1:0"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  HubProcess hub{std::make_unique<Process>(argv)};
+  const std::optional<std::string> url = hub.process->expect("listening ws://127.0.0.1:");
+  EXPECT_TRUE(url.has_value()) << "herald hub did not start";
+  if (url) hub.port = std::stoi(*url);
+  return hub;
+}
+
+// Runs `herald ARGS... 2>&1`: exit status and everything it printed.
+std::pair<std::optional<int>, std::string> run_cli(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1", HERALD_CLI};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process p(argv);
+  std::string text;
+  while (auto line = p.read_line(10s)) text += *line + "\n";
+  return {p.wait(10s), text};
+}
+
+class WsHubProcess : public ::testing::TestWithParam<int> {};
+
+TEST_P(WsHubProcess, AStopSignalClosesEveryClientWith1001AfterWhatWasQueued) {
+  constexpr std::uint64_t kBurst = 1000;
+  HubProcess hub = hub_process();
+  ASSERT_GT(hub.port, 0);
+  auto reader = hello_and_join(hub.port, "reader", "news");
+  auto sender = hello(hub.port, "sender");
+  RawClient pending(hub.port);  // a WebSocket that has not said hello yet
+  ASSERT_TRUE(reader && sender && pending.connected());
+
+  // A burst, then a members request in the same WebSocket message: its reply
+  // means every message of the burst was routed (frames apply in order).
+  std::vector<std::string> burst;
+  for (std::uint64_t i = 0; i < kBurst; ++i) burst.push_back(frame(kSend, "news", "n", false, i));
+  burst.push_back(frame(kMembers, 1, "news"));
+  sender->send_together(burst);
+  ASSERT_TRUE(member_ids(sender->next(), 1));
+
+  hub.process->signal(GetParam());
+  for (RawClient* c : {reader.get(), sender.get(), &pending}) {
+    ASSERT_TRUE(c->wait_closed());
+    EXPECT_EQ(c->close_code(), 1001);
+    EXPECT_EQ(c->close_reason(), "hub stopping");
+  }
+  std::uint64_t n = 0;
+  for (const Frame& f : reader->drain()) {
+    if (!f.is_message("n")) continue;
+    EXPECT_EQ(f.u(5), n) << f.text();
+    ++n;
+  }
+  EXPECT_EQ(n, kBurst) << "messages routed before the stop were lost";
+  EXPECT_EQ(hub.process->wait(10s), std::optional<int>(0));
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, WsHubProcess, ::testing::Values(SIGTERM, SIGINT),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::string(info.param == SIGTERM ? "Sigterm" : "Sigint");
+                         });
+
+TEST(WsHubCli, HelpAndBadArguments) {
+  auto [status, text] = run_cli({"hub", "--help"});
+  EXPECT_EQ(status, std::optional<int>(0));
+  for (const char* flag : {"--ws", "--session-secret", "--max-message-bytes", "--idle-timeout-ms",
+                           "--max-write-queue-bytes", "--max-connections", "--threads"}) {
+    EXPECT_NE(text.find(flag), std::string::npos) << flag << " is not in:\n" << text;
+  }
+  std::tie(status, text) = run_cli({"--help"});
+  EXPECT_EQ(status, std::optional<int>(0));
+  EXPECT_NE(text.find("hub"), std::string::npos) << text;
+
+  for (const std::string bad : {"nope", "127.0.0.1", "127.0.0.1:99999", "127.0.0.1:x", ":7070"}) {
+    std::tie(status, text) = run_cli({"hub", "--ws", bad});
+    EXPECT_EQ(status, std::optional<int>(2)) << bad;
+    EXPECT_NE(text.find("--ws"), std::string::npos) << bad << ": " << text;
+  }
+  std::tie(status, text) = run_cli({"hub"});
+  EXPECT_EQ(status, std::optional<int>(2));
+  EXPECT_NE(text.find("--ws"), std::string::npos) << text;
+  std::tie(status, text) = run_cli({"hub", "--ws", "127.0.0.1:0", "--max-message-bytes", "lots"});
+  EXPECT_EQ(status, std::optional<int>(2)) << text;
+  std::tie(status, text) =
+      run_cli({"hub", "--ws", "127.0.0.1:0", "--session-secret", "/nonexistent/secret"});
+  EXPECT_EQ(status, std::optional<int>(2)) << text;
+  EXPECT_NE(text.find("/nonexistent/secret"), std::string::npos) << text;
+}
+
+TEST(WsHubCli, APortInUseIsReported) {
+  auto hub = make_hub("ws-port-in-use");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  auto [status, text] = run_cli({"hub", "--ws", "127.0.0.1:" + std::to_string(gateway->port())});
+  EXPECT_EQ(status, std::optional<int>(1)) << text;
+  EXPECT_NE(text.find(std::to_string(gateway->port())), std::string::npos) << text;
+}
+
+TEST(WsHubCli, SessionSecretFileIsEnforced) {
+  const std::string path = ::testing::TempDir() + "herald-ws-secret-" + std::to_string(::getpid()) +
+                           "-" + unique_name("s");
+  std::ofstream(path) << "file secret\n";
+  HubProcess hub = hub_process({"--session-secret", path});
+  ASSERT_GT(hub.port, 0);
+  RawClient anonymous(hub.port);
+  ASSERT_TRUE(anonymous.connected());
+  anonymous.send(hello_frame("anonymous"));
+  EXPECT_TRUE(is_error(anonymous.next(), 16));
+  ASSERT_TRUE(anonymous.wait_closed());
+  EXPECT_EQ(anonymous.close_code(), kCloseUnauthenticated);
+  // The secret without its trailing newline, as `herald token` reads it.
+  auto member = hello(hub.port, "member", {}, make_session_token("file secret", "member", 1h));
+  ASSERT_NE(member, nullptr);
+  hub.process->signal(SIGTERM);
+  EXPECT_EQ(hub.process->wait(10s), std::optional<int>(0));
+  std::remove(path.c_str());
+}
+
+TEST(WsHubCli, PubAndSubSpeakJsonOverWs) {
+  HubProcess hub = hub_process();
+  ASSERT_GT(hub.port, 0);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(hub.port);
+  Process sub({HERALD_CLI, "sub", url, "technology-chat", "--all", "--count", "2"});
+  auto watcher = hello(hub.port, "watcher");
+  ASSERT_NE(watcher, nullptr);
+  std::uint64_t req = 0;
+  ASSERT_TRUE(eventually([&] {  // presence tells when the subscriber is in
+    ++req;
+    auto ids = member_ids(watcher->members(req, "technology-chat"), req);
+    return ids && ids->size() == 1;
+  }));
+  Process pub({HERALD_CLI, "pub", url, "technology-chat", "chat-message",
+               R"({"from":"Luke Skywalker","n":[1,2.5,true,null]})"});
+  EXPECT_EQ(pub.wait(), std::optional<int>(0));
+  Process broadcast({HERALD_CLI, "pub", url, "-", "warning-message", R"("I am your father")",
+                     "--broadcast", "--no-echo"});
+  EXPECT_EQ(broadcast.wait(), std::optional<int>(0));
+  auto first = sub.read_line();
+  auto second = sub.read_line();
+  ASSERT_TRUE(first && second);
+  auto a = nlohmann::json::parse(*first);
+  auto b = nlohmann::json::parse(*second);
+  EXPECT_EQ(a["channel"], "technology-chat");
+  EXPECT_EQ(a["event"], "chat-message");
+  EXPECT_EQ(a["message"],
+            nlohmann::json::parse(R"({"from":"Luke Skywalker","n":[1,2.5,true,null]})"));
+  EXPECT_EQ(a["sender"].get<std::string>().size(), 20u);
+  EXPECT_TRUE(b["channel"].is_null());
+  EXPECT_EQ(b["event"], "warning-message");
+  EXPECT_EQ(b["message"], "I am your father");
+  EXPECT_EQ(sub.wait(), std::optional<int>(0));
+  // The raw watcher, not a member of the channel, got the broadcast only.
+  std::optional<Frame> seen = watcher->next_op(kMessage);
+  while (seen && seen->u(1) >= 2) seen = watcher->next_op(kMessage);  // presence
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->text(), R"([19,1,null,"warning-message",")" + b["sender"].get<std::string>() +
+                              R"(","I am your father"])");
+}
+
+}  // namespace
+}  // namespace herald::ws_test
