@@ -57,6 +57,16 @@ void bump_max(std::atomic<std::size_t>& gauge, std::size_t value) {
 
 class WsSession;
 
+// Per I/O thread: the gateway it runs, and the sessions that got frames (or
+// finished a write with more waiting) since its last flush. Their writes
+// start once the thread has run everything that was ready — so the frames
+// routed from all the input read meanwhile go out as one message each.
+struct PendingFlush {
+  const void* owner = nullptr;  // the WsGateway::State this thread runs
+  std::vector<std::shared_ptr<WsSession>> sessions;
+};
+thread_local PendingFlush tl_pending;
+
 }  // namespace
 
 struct WsGateway::State : std::enable_shared_from_this<WsGateway::State> {
@@ -87,6 +97,8 @@ struct WsGateway::State : std::enable_shared_from_this<WsGateway::State> {
   } counters;
 
   void do_accept();
+  // An I/O thread: runs what is ready, then starts the writes it made due.
+  void run_loop();
   void on_accept(beast::error_code ec, tcp::socket socket);
   void forget(const WsSession* session, std::string_view id);
 };
@@ -487,11 +499,24 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
       });
       return;
     }
-    if (start) {
-      net::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
-    }
+    if (start) start_write_later();
   }
 
+ public:
+  // On one of this gateway's I/O threads: after what is ready has run;
+  // anywhere else: now (posted to the strand).
+  void start_write_later() {
+    if (tl_pending.owner == state_.get()) {
+      tl_pending.sessions.push_back(shared_from_this());
+    } else {
+      start_write_now();
+    }
+  }
+  void start_write_now() {
+    net::post(ws_.get_executor(), [self = shared_from_this()] { self->write_next(); });
+  }
+
+ private:
   void send_control(std::string bytes, bool force = false) {
     const std::size_t n = bytes.size();
     enqueue(Outgoing{{}, std::move(bytes)}, n, force);
@@ -557,6 +582,13 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
                         self->dead_ = true;
                         return;
                       }
+                      bool more;
+                      {
+                        std::lock_guard lock(self->mu_);
+                        more = !self->queue_.empty();
+                      }
+                      // More frames arrived meanwhile: after the ready input too.
+                      if (more && !self->close_pending_) return self->start_write_later();
                       self->write_next();
                     });
   }
@@ -661,6 +693,22 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
 
 }  // namespace
 
+void WsGateway::State::run_loop() {
+  constexpr int kMaxReadyRun = 256;  // handlers between two flushes, at most
+  tl_pending.owner = this;
+  std::vector<std::shared_ptr<WsSession>> due;
+  while (ioc.run_one() > 0) {
+    for (int i = 0; i < kMaxReadyRun && ioc.poll_one() > 0; ++i) {
+    }
+    due.swap(tl_pending.sessions);
+    for (auto& session : due) session->start_write_now();
+    due.clear();
+  }
+  tl_pending.owner = nullptr;
+  due.swap(tl_pending.sessions);
+  for (auto& session : due) session->start_write_now();
+}
+
 void WsGateway::State::do_accept() {
   acceptor.async_accept(net::make_strand(ioc),
                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
@@ -738,7 +786,7 @@ absl::StatusOr<std::unique_ptr<WsGateway>> WsGateway::start(std::shared_ptr<Hub>
   state->host = options.host;
   state->do_accept();
   for (int i = 0; i < options.threads; ++i) {
-    state->threads.emplace_back([s = state.get()] { s->ioc.run(); });
+    state->threads.emplace_back([s = state.get()] { s->run_loop(); });
   }
   return std::unique_ptr<WsGateway>(new WsGateway(std::move(state)));
 }
