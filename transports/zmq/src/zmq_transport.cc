@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -105,10 +106,13 @@ class Core : public std::enable_shared_from_this<Core> {
   // Lifecycle. Threads other than the I/O thread start and stop it under
   // lifecycle_mu_ (joining it there); the I/O thread itself — a listener or
   // handler calling close() / open() — only sets flags and never waits, so
-  // the two can never wait for each other.
+  // the two can never wait for each other. (flags_mu_ makes a listener's
+  // open() and another thread's close() take effect in one order: the open()
+  // either comes first and is undone, or is redone after the join.)
   void start() {
     if (on_io_thread()) {
-      if (stopping_.load()) {
+      std::lock_guard flags(flags_mu_);
+      if (stoppers_ > 0) {
         reopen_after_stop_ = true;  // another thread is closing: it restarts us after
         return;
       }
@@ -123,11 +127,19 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void stop(bool detach_if_self) {
-    stop_ = true;
+    const bool self = on_io_thread();
+    {
+      std::lock_guard flags(flags_mu_);
+      stop_ = true;
+      reopen_after_stop_ = false;  // an open() before this close() is undone
+      if (self) {
+        restart_ = false;
+      } else {
+        ++stoppers_;
+      }
+    }
     wake();
-    if (on_io_thread()) {
-      restart_ = false;
-      reopen_after_stop_ = false;
+    if (self) {
       // Destroyed from its own thread: let the thread finish on its own —
       // unless another thread is joining it right now (then that one does).
       if (detach_if_self && lifecycle_mu_.try_lock()) {
@@ -137,10 +149,13 @@ class Core : public std::enable_shared_from_this<Core> {
       return;
     }
     std::lock_guard lock(lifecycle_mu_);
-    stopping_ = true;
     if (thread_.joinable()) thread_.join();
-    stopping_ = false;
-    if (reopen_after_stop_.exchange(false)) start_locked();
+    bool reopen;
+    {
+      std::lock_guard flags(flags_mu_);
+      reopen = --stoppers_ == 0 && std::exchange(reopen_after_stop_, false);
+    }
+    if (reopen) start_locked();
   }
 
   bool on_io_thread() const { return io_thread_id_.load() == std::this_thread::get_id(); }
@@ -432,7 +447,10 @@ class Core : public std::enable_shared_from_this<Core> {
     fail_commands(status);
     teardown();
     phase_ = Phase::refused;
-    stop_ = true;  // the thread ends; open() starts it again
+    {
+      std::lock_guard flags(flags_mu_);
+      stop_ = true;  // the thread ends; open() starts it again
+    }
     if (auto events = events_.lock()) events->transport_refused(status);
   }
 
@@ -846,18 +864,29 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void start_locked() {
     if (thread_.joinable()) {
-      if (!stop_.load()) return;  // running
-      thread_.join();             // ended (after a refusal) or ending
+      {
+        std::lock_guard flags(flags_mu_);
+        if (!stop_.load()) return;  // running
+        ++stoppers_;                // (a listener's open() meanwhile is ours to do)
+      }
+      thread_.join();  // ended (after a refusal) or ending
+      std::lock_guard flags(flags_mu_);
+      --stoppers_;
+      reopen_after_stop_ = false;
     }
-    stop_ = false;
-    restart_ = false;
+    {
+      std::lock_guard flags(flags_mu_);
+      stop_ = false;
+      restart_ = false;
+    }
     thread_ = std::thread([self = shared_from_this()] { self->run(); });
   }
 
   std::mutex lifecycle_mu_;
   std::thread thread_;
-  std::atomic<bool> stopping_{false};
-  std::atomic<bool> reopen_after_stop_{false};
+  std::mutex flags_mu_;  // stop_ / restart_ changes, and what follows
+  int stoppers_ = 0;     // threads about to join the I/O thread
+  bool reopen_after_stop_ = false;
   std::atomic<std::thread::id> io_thread_id_{};
   std::atomic<bool> stop_{false};
   std::atomic<bool> restart_{false};
