@@ -34,6 +34,7 @@ namespace {
 
 constexpr auto kHardCloseAfter = 1000ms;  // a peer that does not take our close frame
 constexpr std::size_t kMaxCoalescedBytes = 1u << 20;
+constexpr std::size_t kMaxChannelsPerConnection = 65'536;  // as the ZeroMQ broker
 
 std::string_view text_of(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
@@ -92,7 +93,7 @@ struct WsGateway::State : std::enable_shared_from_this<WsGateway::State> {
   struct Counters {
     std::atomic<std::uint64_t> accepted{0}, refused{0}, frames_in{0}, messages_routed{0},
         frames_out{0}, writes{0}, frame_errors{0}, closed_protocol{0}, closed_unauthenticated{0},
-        closed_slow_consumer{0}, dropped_slow_consumer{0}, closed_idle{0};
+        closed_slow_consumer{0}, dropped_slow_consumer{0}, dropped_closing{0}, closed_idle{0};
     std::atomic<std::size_t> connections{0}, write_queue_high_water{0};
   } counters;
 
@@ -304,6 +305,10 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     ws_wire::Frame f;
     absl::Status parsed = ws_wire::parse_frame(value, f);
     if (phase_ == Phase::hello) {
+      if (!parsed.ok() && f.op == ws_wire::Op::hello && f.version != ws_wire::kVersion &&
+          f.version != 0) {
+        return refuse_hello(parsed, websocket::close_code::protocol_error);
+      }
       if (!parsed.ok() || f.op != ws_wire::Op::hello) {
         counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
         return close_with(websocket::close_code::policy_error,
@@ -319,6 +324,16 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
         return close_with(websocket::close_code::policy_error, "a second hello");
       case ws_wire::Op::join:
       case ws_wire::Op::leave: {
+        if (f.op == ws_wire::Op::join && !joined_.contains(f.channel)) {
+          if (joined_.size() >= kMaxChannelsPerConnection) {
+            return refuse_frame(
+                f, absl::ResourceExhaustedError(cat("a connection may be in at most ",
+                                                    kMaxChannelsPerConnection, " channels")));
+          }
+          joined_.insert(std::string(f.channel));
+        } else if (f.op == ws_wire::Op::leave) {
+          joined_.erase(f.channel);
+        }
         absl::Status s = f.op == ws_wire::Op::join ? state().hub->join(*this, f.channel, f.echo)
                                                    : state().hub->leave(*this, f.channel, f.echo);
         std::string out;
@@ -351,8 +366,19 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
         return send_control(std::move(out));
       }
       case ws_wire::Op::members: {
+        std::vector<Member> members = state().hub->members(f.channel);
+        const std::size_t limit =
+            state().hub->options().max_message_bytes + ws_wire::kFrameOverhead;
+        std::size_t size = 16;
+        for (const Member& m : members) size += m.id.size() + m.data.bytes().size() + 8;
+        if (size > limit) {
+          return refuse_frame(f, absl::ResourceExhaustedError(
+                                     cat("the members of \"", f.channel, "\" (", members.size(),
+                                         ") with their profiles take about ", size,
+                                         " bytes, over the message limit of ", limit)));
+        }
         std::string out;
-        ws_wire::append_members_reply(out, f.req, state().hub->members(f.channel));
+        ws_wire::append_members_reply(out, f.req, members);
         return send_control(std::move(out));
       }
       default:
@@ -385,31 +411,30 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     close_with(ws_wire::kCloseUnauthenticated, why);
   }
 
+  // A hello that cannot be accepted: an error frame saying why, then the close.
+  void refuse_hello(const absl::Status& why, std::uint16_t code) {
+    hello_timer_.cancel();
+    counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
+    std::string out;
+    ws_wire::append_error(out, why);
+    send_control(std::move(out), /*force=*/true);
+    close_with(code, text_of(why));
+  }
+
   void hello(const ws_wire::Frame& f) {
     hello_timer_.cancel();
-    if (f.version != ws_wire::kVersion) {
-      counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
-      std::string out;
-      ws_wire::append_error(out, absl::InvalidArgumentError(cat("unsupported protocol version ",
-                                                                f.version, "; this hub speaks 1")));
-      send_control(std::move(out), /*force=*/true);
-      return close_with(websocket::close_code::protocol_error, "unsupported protocol version");
-    }
     if (!ws_wire::valid_socket_id(f.id) || f.resume.size() < ws_wire::kMinResumeBytes ||
         f.resume.size() > ws_wire::kMaxResumeBytes) {
-      counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
-      return close_with(websocket::close_code::policy_error,
-                        "hello: id must be 1-64 bytes of [A-Za-z0-9_-], resume 16-64 bytes");
+      return refuse_hello(absl::InvalidArgumentError(
+                              "hello: id must be 1-64 bytes of [A-Za-z0-9_-], resume 16-64 bytes"),
+                          websocket::close_code::policy_error);
     }
     if (f.body.size() > state().hub->options().max_message_bytes) {
-      counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
-      return close_with(websocket::close_code::policy_error, "hello: profile over the limit");
+      return refuse_hello(absl::ResourceExhaustedError("hello: profile over the message limit"),
+                          websocket::close_code::policy_error);
     }
     absl::StatusOr<Message> profile = Message::from_msgpack(as_bytes(f.body));
-    if (!profile.ok()) {
-      counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
-      return close_with(websocket::close_code::policy_error, text_of(profile.status()));
-    }
+    if (!profile.ok()) return refuse_hello(profile.status(), websocket::close_code::policy_error);
     id_ = std::string(f.id);
     resume_ = std::string(f.resume);
     token_ = std::string(f.token);
@@ -490,7 +515,8 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     if (dropped > 0) {
       counters().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
       counters().dropped_slow_consumer.fetch_add(dropped, std::memory_order_relaxed);
-      detach();  // nothing more is routed here
+      // Detached on its own strand: never re-entrantly on the delivering
+      // thread (a stall of many members would recurse through Hub::detach).
       net::post(ws_.get_executor(), [self = shared_from_this()] {
         self->close_with(
             ws_wire::kCloseSlowConsumer,
@@ -595,22 +621,18 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
 
   // ------------------------------------------------------------ closing
   // Strand. Detaches (nothing more is routed here), lets what is already
-  // queued (an error saying why, messages routed here before) go out, then
-  // sends the close frame;
-  // a peer that does not complete the close handshake within a second has its
-  // TCP connection dropped.
+  // queued (an error saying why, messages routed here before) go out — for at
+  // most `stop_grace` — then sends the close frame; a peer that does not
+  // complete the close handshake within a second has its TCP connection
+  // dropped. A slow consumer's queue is already gone: it gets one second.
   void close_with(std::uint16_t code, std::string_view why) {
     if (phase_ == Phase::closing) return;
     if (phase_ == Phase::http) return finish();
     phase_ = Phase::closing;
     hello_timer_.cancel();
     detach();
-    hard_close_timer_.expires_after(kHardCloseAfter);
-    hard_close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;
-      beast::error_code ignored;
-      beast::get_lowest_layer(self->ws_).socket().close(ignored);
-    });
+    arm_hard_close(code == ws_wire::kCloseSlowConsumer ? kHardCloseAfter
+                                                       : state().options.stop_grace);
     close_reason_ = websocket::close_reason(static_cast<websocket::close_code>(code), reason(why));
     close_pending_ = true;
     bool idle;
@@ -626,12 +648,23 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
 
   void send_close() {
     close_pending_ = false;
+    arm_hard_close(kHardCloseAfter);
     ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
+  }
+
+  void arm_hard_close(std::chrono::milliseconds after) {
+    hard_close_timer_.expires_after(after);
+    hard_close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;
+      beast::error_code ignored;
+      beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    });
   }
 
  public:
   // After WsGateway::stop() gave up waiting (its threads are stopped).
   void abandon() {
+    discard_queue();
     detach();
     beast::error_code ignored;
     hello_timer_.cancel();
@@ -650,17 +683,33 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
   // Strand: the connection is over (read failed or closed).
   void finish() {
     phase_ = Phase::closing;
-    {
-      std::lock_guard lock(mu_);
-      dead_ = true;
-      queue_.clear();
-    }
+    discard_queue();
     detach();
     hello_timer_.cancel();
     hard_close_timer_.cancel();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
+    // The session object may live on a while (a route snapshot): keep nothing big.
+    buffer_ = beast::flat_buffer();
+    std::string().swap(out_);
+    std::vector<Outgoing>().swap(batch_);
+    parser_.reset();
+    joined_ = {};
     state().forget(this, id_);
+  }
+
+  // Any thread: nothing more is queued; what was waiting is dropped and counted.
+  void discard_queue() {
+    std::vector<Outgoing> dropped;
+    {
+      std::lock_guard lock(mu_);
+      dead_ = true;
+      dropped.swap(queue_);
+      queued_bytes_ = 0;
+    }
+    std::size_t messages = 0;
+    for (const Outgoing& o : dropped) messages += o.envelope ? 1 : 0;
+    if (messages > 0) counters().dropped_closing.fetch_add(messages, std::memory_order_relaxed);
   }
 
   // state_ first: destroyed last. A session can outlive the WsGateway (a
@@ -679,6 +728,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
   std::atomic<bool> attached_{false};
   websocket::close_reason close_reason_;
   bool close_pending_ = false;   // strand: send the close frame once the queue is written
+  internal::NameSet joined_;     // channels joined (strand), for the per-connection limit
   std::string out_;              // the message being written (strand)
   std::vector<Outgoing> batch_;  // strand
 
@@ -696,6 +746,9 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
 void WsGateway::State::run_loop() {
   constexpr int kMaxReadyRun = 256;  // handlers between two flushes, at most
   tl_pending.owner = this;
+  // Nothing here may wait for a connection: a full queued mem:// inbox on
+  // this hub is overfilled (and counted) rather than stalling every client.
+  internal::t_on_transport_thread = true;
   std::vector<std::shared_ptr<WsSession>> due;
   while (ioc.run_one() > 0) {
     for (int i = 0; i < kMaxReadyRun && ioc.poll_one() > 0; ++i) {
@@ -718,15 +771,28 @@ void WsGateway::State::do_accept() {
 
 void WsGateway::State::on_accept(beast::error_code ec, tcp::socket socket) {
   if (ec == net::error::operation_aborted || stopping.load()) return;
-  if (!ec) {
-    beast::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    auto session = std::make_shared<WsSession>(std::move(socket), shared_from_this());
-    {
-      std::lock_guard lock(mu);
-      sessions.emplace(session.get(), session);
-    }
+  if (ec) {
+    // E.g. out of file descriptors: try again shortly, not in a busy loop.
+    auto timer = std::make_shared<net::steady_timer>(acceptor.get_executor(), 100ms);
+    timer->async_wait([self = shared_from_this(), timer](beast::error_code) {
+      if (!self->stopping.load()) self->do_accept();
+    });
+    return;
+  }
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  auto session = std::make_shared<WsSession>(std::move(socket), shared_from_this());
+  bool admitted;
+  {
+    std::lock_guard lock(mu);
+    // Room for the HTTP 503 answers of a few over the limit; past that, drop at once.
+    admitted = sessions.size() < options.max_connections + 64;
+    if (admitted) sessions.emplace(session.get(), session);
+  }
+  if (admitted) {
     session->start();
+  } else {
+    counters.refused.fetch_add(1, std::memory_order_relaxed);
   }
   do_accept();
 }
@@ -816,12 +882,19 @@ WsGatewayStats WsGateway::stats() const {
   s.closed_unauthenticated = c.closed_unauthenticated.load();
   s.closed_slow_consumer = c.closed_slow_consumer.load();
   s.dropped_slow_consumer = c.dropped_slow_consumer.load();
+  s.dropped_closing = c.dropped_closing.load();
   s.closed_idle = c.closed_idle.load();
   s.write_queue_high_water = c.write_queue_high_water.load();
   return s;
 }
 
 void WsGateway::stop() {
+  if (tl_pending.owner == state_.get()) {
+    // On one of our own I/O threads (a mem:// listener, say): it cannot join
+    // itself. Stop from another thread; this call returns at once.
+    std::thread([state = state_] { WsGateway(state).stop(); }).detach();
+    return;
+  }
   State& s = *state_;
   std::lock_guard stop_lock(s.stop_mu);
   if (s.threads.empty()) return;
@@ -841,7 +914,9 @@ void WsGateway::stop() {
   sessions.clear();
   {
     std::unique_lock lock(s.mu);
-    s.all_gone.wait_for(lock, s.options.stop_grace, [&s] { return s.sessions.empty(); });
+    // Queues drain for up to stop_grace, then the close handshake gets a second.
+    s.all_gone.wait_for(lock, s.options.stop_grace + kHardCloseAfter + 100ms,
+                        [&s] { return s.sessions.empty(); });
   }
   s.ioc.stop();
   for (auto& t : s.threads) t.join();

@@ -190,8 +190,12 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
   f.op = static_cast<Op>(op);
   switch (f.op) {
     case Op::hello: {
+      // The version first: a later version may change the rest.
+      if (n < 2 || !in.uint(f.version)) return bad("hello: version must be a uint");
+      if (f.version != kVersion) {
+        return bad(cat("unsupported protocol version ", f.version, "; this hub speaks ", kVersion));
+      }
       if (n != 6) return bad("hello: expected [1, version, id, resume, token|nil, profile]");
-      if (!in.uint(f.version)) return bad("hello: version must be a uint");
       if (!in.str(f.id)) return bad("hello: id must be a str");
       if (!in.str(f.resume)) return bad("hello: resume must be a str");
       if (!in.nil() && !in.str(f.token)) return bad("hello: token must be a str or nil");

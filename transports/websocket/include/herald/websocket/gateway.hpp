@@ -66,6 +66,8 @@ struct WsGatewayStats {
   std::uint64_t closed_unauthenticated = 0;  // 4001
   std::uint64_t closed_slow_consumer = 0;    // 4002
   std::uint64_t dropped_slow_consumer = 0;   // frames discarded with those connections' queues
+  std::uint64_t dropped_closing = 0;         // messages still queued when their connection ended
+                                             // (peer gone, or not drained within stop_grace)
   std::uint64_t closed_idle = 0;             // timed out (handshake, hello or idle)
   std::size_t write_queue_high_water = 0;    // most frames ever waiting for one connection
 };
