@@ -165,6 +165,26 @@ std::optional<long long> number(const std::string& text) {
   return v;
 }
 
+// Sets `field` from --NAME if given; false when it is not a positive whole number.
+template <class T>
+bool positive(Args& args, const char* name, T& field) {
+  if (!args.values.count(name)) return true;
+  auto v = number(args.values[name]);
+  if (!v || *v == 0) return false;
+  field = static_cast<T>(*v);
+  return true;
+}
+
+// Blocks SIGINT and SIGTERM (before any thread starts) so that sigwait() gets them.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
 int fail(const std::string& message, const char* usage) {
   std::cerr << (message.rfind("herald", 0) == 0 ? "" : "herald: ") << message << "\n\n" << usage;
   return 2;
@@ -189,13 +209,7 @@ int run_broker(int argc, char** argv) {
     if (!secret.ok()) return fail(std::string(secret.status().message()), kBrokerUsage);
     options.session_secret = *secret;
   }
-  auto numeric = [&](const char* name, auto& field) -> bool {
-    if (!args.values.count(name)) return true;
-    auto v = number(args.values[name]);
-    if (!v || *v == 0) return false;
-    field = static_cast<std::remove_reference_t<decltype(field)>>(*v);
-    return true;
-  };
+  auto numeric = [&args](const char* name, auto& field) { return positive(args, name, field); };
   long long timeout_ms = options.session_timeout.count();
   if (!numeric("max-message-bytes", options.max_message_bytes) ||
       !numeric("session-timeout-ms", timeout_ms) ||
@@ -205,11 +219,7 @@ int run_broker(int argc, char** argv) {
   options.session_timeout = std::chrono::milliseconds(timeout_ms);
 
   // Block the stop signals before any thread starts, then wait for one.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = block_stop_signals();
 
   herald::ZmqBroker broker(options);
   if (absl::Status s = broker.start(); !s.ok()) {
@@ -266,13 +276,7 @@ int run_hub(int argc, char** argv) {
     hub_options.enforce_session = true;
     hub_options.verify_session = herald::session_verifier(*secret);
   }
-  auto numeric = [&](const char* name, auto& field) -> bool {
-    if (!args.values.count(name)) return true;
-    auto v = number(args.values[name]);
-    if (!v || *v == 0) return false;
-    field = static_cast<std::remove_reference_t<decltype(field)>>(*v);
-    return true;
-  };
+  auto numeric = [&args](const char* name, auto& field) { return positive(args, name, field); };
   long long idle_ms = options.idle_timeout.count();
   if (!numeric("max-message-bytes", hub_options.max_message_bytes) ||
       !numeric("threads", options.threads) || !numeric("idle-timeout-ms", idle_ms) ||
@@ -282,11 +286,7 @@ int run_hub(int argc, char** argv) {
   }
   options.idle_timeout = std::chrono::milliseconds(idle_ms);
 
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = block_stop_signals();
 
   auto hub = herald::Hub::create("herald-hub", hub_options);
   if (!hub.ok()) {
@@ -454,11 +454,7 @@ int run_sub(int argc, char** argv) {
     limit = *n;
   }
   const bool all = args.values.count("all") > 0;
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = block_stop_signals();
 
   herald::Options options;
   options.dispatch = herald::Dispatch::queued;  // print from this thread
