@@ -388,6 +388,49 @@ TEST(ZmqTransport, CloseRacingAListenersOpenAlwaysReturns) {
   }
 }
 
+// open() on one thread while the I/O thread is still ending (after a
+// listener's close()), then close() on a third: the open() waits for the
+// ending thread, the close() for the open(). The close() came last and wins;
+// it used to join the thread that the open() then started, forever.
+TEST(ZmqTransport, CloseAfterAnOpenThatWaitsForTheEndingThreadAlwaysReturns) {
+  auto broker = start_broker();
+  auto owner = connect(broker->url());
+  Realtime* rt = owner.get();
+  std::atomic<bool> closed_in_listener{false}, release{false};
+  rt->on("close", [rt, &closed_in_listener, &release](const Payload&) {
+    rt->close();  // the I/O thread is now ending, once this listener returns
+    closed_in_listener = true;
+    for (const auto give_up = std::chrono::steady_clock::now() + 10s;
+         !release.load() && std::chrono::steady_clock::now() < give_up;) {
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  ASSERT_TRUE(rt->broadcast("close", 0).ok());
+  ASSERT_TRUE(eventually([&] { return closed_in_listener.load(); }));
+  auto opening = std::async(std::launch::async, [rt] { (void)rt->open(); });
+  std::this_thread::sleep_for(200ms);  // open() now waits for the I/O thread to end
+  auto closing = std::async(std::launch::async, [rt] { rt->close(); });
+  std::this_thread::sleep_for(200ms);  // close() now waits for open()
+  release = true;
+  const bool opened = opening.wait_for(5s) == std::future_status::ready;
+  const bool closed = closing.wait_for(5s) == std::future_status::ready;
+  EXPECT_TRUE(opened) << "open() did not return";
+  EXPECT_TRUE(closed) << "close() after open() did not return";
+  if (closed) {
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(rt->is_connected()) << "the close() came last";
+  } else {
+    auto rescue = std::async(std::launch::async, [rt] { rt->close(); });
+    if (rescue.wait_for(5s) != std::future_status::ready ||
+        closing.wait_for(5s) != std::future_status::ready) {
+      new auto(std::move(opening));
+      new auto(std::move(closing));
+      new auto(std::move(rescue));
+      (void)owner.release();
+    }
+  }
+}
+
 TEST(ZmqTransport, DropsAtTheHighWaterMarkAreCountedNeverSilent) {
   // A broker with a tiny per-subscriber queue, flooded: it drops, and the
   // receiver counts every drop. Checked inside the listener of a message

@@ -24,6 +24,7 @@
 
 #include "herald/hub.hpp"
 #include "herald/internal/backoff.hpp"
+#include "herald/internal/io_thread.hpp"
 #include "herald/internal/text.hpp"
 #include "wire.hpp"
 
@@ -145,77 +146,23 @@ class Core : public std::enable_shared_from_this<Core> {
     if (auto e = events_.lock()) socket_id_ = std::string(e->id());
   }
 
-  // Lifecycle. Threads other than the I/O thread start and stop it under
-  // lifecycle_mu_ (joining it there); the I/O thread itself — a listener or
-  // handler calling close() / open() — only sets flags and posts, and never
-  // waits, so the two can never wait for each other. (flags_mu_ makes a
-  // listener's open() and another thread's close() take effect in one order:
-  // the open() either comes first and is undone, or is redone after the join.)
-  void start() {
-    if (on_io_thread()) {
-      std::lock_guard flags(flags_mu_);
-      if (stoppers_ > 0) {
-        reopen_after_stop_ = true;  // another thread is closing: it restarts us after
-        return;
-      }
-      // open() from a listener (after close(), or after a refusal): a new
-      // session starts once the current one has ended.
-      stop_ = false;
-      restart_ = true;
-      return;
-    }
-    std::lock_guard lock(lifecycle_mu_);
-    start_locked();
-  }
-
-  void stop(bool detach_if_self) {
-    const bool self = on_io_thread();
-    {
-      std::lock_guard flags(flags_mu_);
-      stop_ = true;
-      reopen_after_stop_ = false;  // an open() before this close() is undone
-      if (self) {
-        restart_ = false;
-      } else {
-        ++stoppers_;
-      }
-    }
-    {
-      std::lock_guard lock(mu_);
-      accepting_ = false;
-      if (ioc_ != nullptr) net::post(*ioc_, [this] { begin_shutdown(); });
-    }
-    drained_cv_.notify_all();
-    if (self) {
-      // Destroyed from its own thread: let the thread finish on its own —
-      // unless another thread is joining it right now (then that one does).
-      if (detach_if_self && lifecycle_mu_.try_lock()) {
-        if (thread_.joinable()) thread_.detach();
-        lifecycle_mu_.unlock();
-      }
-      return;
-    }
-    std::lock_guard lock(lifecycle_mu_);
-    if (thread_.joinable()) thread_.join();
-    bool reopen;
-    {
-      std::lock_guard flags(flags_mu_);
-      reopen = --stoppers_ == 0 && std::exchange(reopen_after_stop_, false);
-    }
-    if (reopen) start_locked();
-  }
-
-  bool on_io_thread() const { return io_thread_id_.load() == std::this_thread::get_id(); }
+  // Lifecycle: see IoThread. A listener's open() starts a new session once
+  // the current one has ended; a close() writes what was sent (at most
+  // kFlushOnClose) and a close frame before the thread ends.
+  void start() { io_thread_.start(shared_from_this()); }
+  void stop(bool detach_if_self) { io_thread_.stop(detach_if_self); }
+  bool on_io_thread() const { return io_thread_.on_io_thread(); }
 
   absl::Status publish(const internal::EnvelopePtr& envelope) {
     std::unique_lock lock(mu_);
     if (!ready_) return not_connected();
     if (pending_.size() >= kMaxPendingBytes && !on_io_thread()) {
       ++waiters_;
-      drained_cv_.wait(
-          lock, [&] { return !ready_ || stop_.load() || pending_.size() < kMaxPendingBytes; });
+      drained_cv_.wait(lock, [&] {
+        return !ready_ || io_thread_.stop_requested() || pending_.size() < kMaxPendingBytes;
+      });
       --waiters_;
-      if (!ready_ || stop_.load()) return not_connected();
+      if (!ready_ || io_thread_.stop_requested()) return not_connected();
     }
     ws_wire::append_publish(pending_, *envelope);
     ends_.push_back(pending_.size());
@@ -288,35 +235,24 @@ class Core : public std::enable_shared_from_this<Core> {
     return absl::UnavailableError(cat("herald ws: not connected to the hub at ", url_.text));
   }
 
-  void start_locked() {
-    if (thread_.joinable()) {
-      {
-        std::lock_guard flags(flags_mu_);
-        if (!stop_.load()) return;  // running
-        ++stoppers_;                // (a listener's open() meanwhile is ours to do)
-      }
-      thread_.join();  // ended (after a refusal) or ending
-      std::lock_guard flags(flags_mu_);
-      --stoppers_;
-      reopen_after_stop_ = false;
-    }
+  // stop(), on the calling thread: requests are refused from now on, the
+  // session shuts down, and senders waiting for room stop waiting.
+  void wake_for_stop() {
     {
-      std::lock_guard flags(flags_mu_);
-      stop_ = false;
-      restart_ = false;
+      std::lock_guard lock(mu_);
+      accepting_ = false;
+      if (ioc_ != nullptr) net::post(*ioc_, [this] { begin_shutdown(); });
     }
-    thread_ = std::thread([self = shared_from_this()] { self->run(); });
+    drained_cv_.notify_all();
   }
 
   // ---------------------------------------------------------------- I/O thread
 
   void run() {
-    io_thread_id_.store(std::this_thread::get_id());
     internal::t_on_transport_thread = true;
     do {
       session();
-    } while (restart_.exchange(false) && !stop_.load());
-    io_thread_id_.store(std::thread::id{});
+    } while (io_thread_.take_restart() && !io_thread_.stop_requested());
   }
 
   // One open() .. close(): connects, reconnects as needed, until stopped or refused.
@@ -328,9 +264,9 @@ class Core : public std::enable_shared_from_this<Core> {
       accepting_ = true;
       refusal_ = absl::OkStatus();
     }
-    // (stop() sets stop_ before it looks for ioc_: either it posted the
-    // shutdown, or we see stop_ here.)
-    if (!stop_.load()) {
+    // (stop() asks the thread to stop before it looks for ioc_: either it
+    // posted the shutdown, or we see the stop here.)
+    if (!io_thread_.stop_requested()) {
       io_ = ioc.get();
       work_.emplace(ioc->get_executor());
       timer_.emplace(*ioc);
@@ -841,10 +777,7 @@ class Core : public std::enable_shared_from_this<Core> {
     disarm();
     writes_pending_ = false;
     phase_ = Phase::refused;
-    {
-      std::lock_guard flags(flags_mu_);
-      stop_ = true;  // the thread ends; open() starts it again
-    }
+    io_thread_.end_from_io_thread();  // the thread ends; open() starts it again
     work_.reset();
     {
       std::lock_guard lock(mu_);
@@ -912,14 +845,7 @@ class Core : public std::enable_shared_from_this<Core> {
   const std::string resume_;
   std::string socket_id_;
 
-  std::mutex lifecycle_mu_;
-  std::thread thread_;
-  std::mutex flags_mu_;  // stop_ / restart_ changes, and what follows
-  int stoppers_ = 0;     // threads in stop(), about to join the I/O thread
-  bool reopen_after_stop_ = false;
-  std::atomic<std::thread::id> io_thread_id_{};
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> restart_{false};
+  internal::IoThread io_thread_{[this] { run(); }, [this] { wake_for_stop(); }};
 
   // Shared with API threads, under mu_.
   std::mutex mu_;

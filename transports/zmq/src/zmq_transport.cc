@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "herald/hub.hpp"
 #include "herald/internal/backoff.hpp"
+#include "herald/internal/io_thread.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
 #include "wire.hpp"
@@ -103,62 +104,12 @@ class Core : public std::enable_shared_from_this<Core> {
     if (wake_fd_ >= 0) ::close(wake_fd_);
   }
 
-  // Lifecycle. Threads other than the I/O thread start and stop it under
-  // lifecycle_mu_ (joining it there); the I/O thread itself — a listener or
-  // handler calling close() / open() — only sets flags and never waits, so
-  // the two can never wait for each other. (flags_mu_ makes a listener's
-  // open() and another thread's close() take effect in one order: the open()
-  // either comes first and is undone, or is redone after the join.)
-  void start() {
-    if (on_io_thread()) {
-      std::lock_guard flags(flags_mu_);
-      if (stoppers_ > 0) {
-        reopen_after_stop_ = true;  // another thread is closing: it restarts us after
-        return;
-      }
-      // open() from a listener (after close(), or after a refusal): the loop
-      // starts over with fresh sockets once the listener returns.
-      stop_ = false;
-      restart_ = true;
-      return;
-    }
-    std::lock_guard lock(lifecycle_mu_);
-    start_locked();
-  }
-
-  void stop(bool detach_if_self) {
-    const bool self = on_io_thread();
-    {
-      std::lock_guard flags(flags_mu_);
-      stop_ = true;
-      reopen_after_stop_ = false;  // an open() before this close() is undone
-      if (self) {
-        restart_ = false;
-      } else {
-        ++stoppers_;
-      }
-    }
-    wake();
-    if (self) {
-      // Destroyed from its own thread: let the thread finish on its own —
-      // unless another thread is joining it right now (then that one does).
-      if (detach_if_self && lifecycle_mu_.try_lock()) {
-        if (thread_.joinable()) thread_.detach();
-        lifecycle_mu_.unlock();
-      }
-      return;
-    }
-    std::lock_guard lock(lifecycle_mu_);
-    if (thread_.joinable()) thread_.join();
-    bool reopen;
-    {
-      std::lock_guard flags(flags_mu_);
-      reopen = --stoppers_ == 0 && std::exchange(reopen_after_stop_, false);
-    }
-    if (reopen) start_locked();
-  }
-
-  bool on_io_thread() const { return io_thread_id_.load() == std::this_thread::get_id(); }
+  // Lifecycle: see IoThread. A listener's open() makes the loop start over
+  // with fresh sockets once the listener returns; a close() flushes what was
+  // sent (at most kFlushOnClose) and says bye before the thread ends.
+  void start() { io_thread_.start(shared_from_this()); }
+  void stop(bool detach_if_self) { io_thread_.stop(detach_if_self); }
+  bool on_io_thread() const { return io_thread_.on_io_thread(); }
 
   absl::Status submit(Command command, std::chrono::milliseconds timeout,
                       std::vector<Member>* members_out = nullptr) {
@@ -245,7 +196,6 @@ class Core : public std::enable_shared_from_this<Core> {
   // ---------------------------------------------------------------- I/O thread
 
   void run() {
-    io_thread_id_.store(std::this_thread::get_id());
     internal::t_on_transport_thread = true;
     handshake_failures_ = 0;
     // After close() / open(), what others sent meanwhile was not lost to us:
@@ -253,8 +203,8 @@ class Core : public std::enable_shared_from_this<Core> {
     last_seq_.clear();
     try {
       connect_attempt();
-      while (!stop_.load() || restart_.load()) {
-        if (restart_.exchange(false)) {
+      while (io_thread_.keep_running()) {
+        if (io_thread_.take_restart()) {
           if (phase_ == Phase::ready && dealer_) send_control_array("bye");
           fail_commands(absl::UnavailableError("herald zmq: connection restarted"));
           teardown();
@@ -276,7 +226,6 @@ class Core : public std::enable_shared_from_this<Core> {
     }
     fail_commands(absl::FailedPreconditionError("herald zmq: connection closed"));
     teardown();
-    io_thread_id_.store(std::thread::id{});
   }
 
   // Sockets close with ZMQ_LINGER 0 (a dead broker never holds up a close),
@@ -315,7 +264,7 @@ class Core : public std::enable_shared_from_this<Core> {
     if (monitor_) items[count++] = {monitor_->handle(), 0, ZMQ_POLLIN, 0};
     auto timeout = syncs_.empty() && !backpressured_ ? 50ms : kProbeInterval;
     zmq::poll(items, count, std::chrono::milliseconds(timeout));
-    if (stop_.load() && !restart_.load()) return;
+    if (!io_thread_.keep_running()) return;
     std::size_t i = 1;
     if (items[0].revents & ZMQ_POLLIN) {
       std::uint64_t wakes;
@@ -356,7 +305,7 @@ class Core : public std::enable_shared_from_this<Core> {
         if (now >= next_attempt_) {
           const int attempt = backoff_.begin_attempt();
           if (auto events = events_.lock()) events->transport_reconnect_attempt(attempt);
-          if (!stop_.load()) connect_attempt();
+          if (!io_thread_.stop_requested()) connect_attempt();
         }
         break;
       case Phase::refused:
@@ -447,10 +396,7 @@ class Core : public std::enable_shared_from_this<Core> {
     fail_commands(status);
     teardown();
     phase_ = Phase::refused;
-    {
-      std::lock_guard flags(flags_mu_);
-      stop_ = true;  // the thread ends; open() starts it again
-    }
+    io_thread_.end_from_io_thread();  // the thread ends; open() starts it again
     if (auto events = events_.lock()) events->transport_refused(status);
   }
 
@@ -862,34 +808,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::string socket_id_;
   int wake_fd_ = -1;
 
-  void start_locked() {
-    if (thread_.joinable()) {
-      {
-        std::lock_guard flags(flags_mu_);
-        if (!stop_.load()) return;  // running
-        ++stoppers_;                // (a listener's open() meanwhile is ours to do)
-      }
-      thread_.join();  // ended (after a refusal) or ending
-      std::lock_guard flags(flags_mu_);
-      --stoppers_;
-      reopen_after_stop_ = false;
-    }
-    {
-      std::lock_guard flags(flags_mu_);
-      stop_ = false;
-      restart_ = false;
-    }
-    thread_ = std::thread([self = shared_from_this()] { self->run(); });
-  }
-
-  std::mutex lifecycle_mu_;
-  std::thread thread_;
-  std::mutex flags_mu_;  // stop_ / restart_ changes, and what follows
-  int stoppers_ = 0;     // threads about to join the I/O thread
-  bool reopen_after_stop_ = false;
-  std::atomic<std::thread::id> io_thread_id_{};
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> restart_{false};
+  internal::IoThread io_thread_{[this] { run(); }, [this] { wake(); }};
 
   std::mutex commands_mu_;
   std::deque<Command> commands_;
