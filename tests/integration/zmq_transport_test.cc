@@ -586,7 +586,10 @@ TEST(ZmqTransport, GarbageFromARawPeerIsDroppedAndCountedWhileOthersKeepReceivin
   ASSERT_TRUE(eventually([&] { return broker->stats().control_malformed >= 2; }));
   auto late = connect(broker->url());
   ASSERT_TRUE(late->join("room").ok());
-  EXPECT_EQ(broker->stats().sessions, 3u);
+  // (eventually: on a starved sanitizer run a client can miss its pings, be
+  // expired and come back.)
+  EXPECT_TRUE(eventually([&] { return broker->stats().sessions == 3u; }))
+      << broker->stats().sessions << " sessions";
 }
 
 // ---------------------------------------------------------------- sessions
