@@ -1316,6 +1316,359 @@ TEST(WsHub, SilentConnectionsArePingedAndTheDeadOnesDropped) {
   EXPECT_TRUE(dead.wait_closed());
 }
 
+// ------------------------------------------------------------------ review fixes
+
+TEST(WsHub, AFullQueuedMemInboxOnTheHubNeverStallsTheGateway) {
+  // A program's own queued mem:// connection with a tiny inbox that is never
+  // polled: the gateway thread delivering to it must not wait for room (it
+  // would wait forever, and every client with it). Its inbox is overfilled
+  // past its bound instead, and counted.
+  constexpr int kMessages = 20;
+  constexpr std::size_t kCapacity = 4;
+  auto hub = make_hub("ws-full-inbox");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);  // one I/O thread: a stall would stop everything
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+
+  Options queued;
+  queued.dispatch = Dispatch::queued;
+  queued.inbox_capacity = kCapacity;
+  Realtime local("mem://" + std::string(hub->name()), queued);
+  herald::testing::Collector seen;
+  local.on_any(seen.listener());
+  ASSERT_TRUE(local.join("room", false).ok());
+
+  auto other = hello_and_join(port, "other-reader", "other");
+  auto sender = hello(port, "room-sender");
+  ASSERT_TRUE(other && sender);
+  // Not a member of "room": nothing but these 20 reach the inbox.
+  std::vector<std::string> burst;
+  for (int i = 0; i < kMessages; ++i) burst.push_back(frame(kSend, "room", "r", false, i));
+  sender->send_together(burst);
+  // After the burst, on the same connection (frames apply in order).
+  sender->send(frame(kSend, "other", "after-room", false, 1));
+  std::optional<Frame> got = other->next_op(kMessage);
+  EXPECT_TRUE(got && got->is_message("after-room")) << text_of(got);
+  // A later connection is served too.
+  auto late = hello_and_join(port, "late", "other");
+  EXPECT_NE(late, nullptr);
+  other->send(frame(kSend, "other", "still-here", false, 2));
+  if (late != nullptr) {
+    got = late->next_op(kMessage);
+    EXPECT_TRUE(got && got->is_message("still-here")) << text_of(got);
+  }
+  EXPECT_EQ(gateway->stats().messages_routed, static_cast<std::uint64_t>(kMessages + 2));
+
+  // Nothing was dispatched yet; polling now gets all 20, in order.
+  EXPECT_EQ(seen.size(), 0u);
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (seen.size() < static_cast<std::size_t>(kMessages) &&
+         std::chrono::steady_clock::now() < deadline) {
+    local.poll_for(100ms);
+  }
+  const std::vector<herald::testing::Received> all = seen.all();
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kMessages));
+  for (int i = 0; i < kMessages; ++i) {
+    EXPECT_EQ(all[i].event, "r");
+    EXPECT_EQ(all[i].sender, "room-sender");
+    EXPECT_EQ(all[i].message.to_json(), std::to_string(i));
+  }
+  const Stats stats = local.stats();
+  EXPECT_EQ(stats.inbox_overfilled, static_cast<std::uint64_t>(kMessages - kCapacity));
+  EXPECT_EQ(stats.inbox_high_water, static_cast<std::size_t>(kMessages));
+  EXPECT_EQ(stats.dropped_inbox_full, 0u);
+}
+
+TEST(WsHub, AGracefulStopWritesEverythingQueuedBeforeTheCloseFrame) {
+  // ~20 MB queued for a client that only starts reading well after stop():
+  // with stop_grace = 10 s all of it goes out, then close 1001 — not cut off
+  // after a second without a close frame.
+  constexpr std::uint64_t kMessages = 320;
+  constexpr std::size_t kBodyBytes = 64 * 1024;
+  constexpr std::uint64_t kPerWsMessage = 8;  // 512 KiB per client WebSocket message
+  auto hub = make_hub("ws-drain");
+  ASSERT_NE(hub, nullptr);
+  auto gateway =
+      start_gateway(hub, {.max_write_queue_bytes = std::size_t{256} << 20, .stop_grace = 10s});
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+
+  std::atomic<std::uint64_t> received{0};
+  std::atomic<bool> out_of_order{false};
+  RawClientConfig config;
+  config.read = false;
+  config.receive_buffer = 4096;
+  config.on_frame = [&](const Frame& f) {
+    if (!f.is_message("d")) return false;
+    const msgpack::object& body = f.at(5);
+    if (body.type != msgpack::type::ARRAY || body.via.array.size != 2 ||
+        uint_of(body.via.array.ptr[0]) != received.load() ||
+        body.via.array.ptr[1].type != msgpack::type::BIN ||
+        body.via.array.ptr[1].via.bin.size != kBodyBytes) {
+      out_of_order = true;
+    }
+    received.fetch_add(1);
+    return true;
+  };
+  RawClient reader(port, config);
+  ASSERT_TRUE(reader.connected());
+  reader.send_together({hello_frame("reader"), frame(kJoin, 1, "feed", false)});
+  ASSERT_TRUE(eventually([&] { return hub->members("feed").size() == 1; }));
+  auto sender = hello(port, "sender");
+  ASSERT_NE(sender, nullptr);
+
+  const std::vector<char> blob(kBodyBytes, 'x');
+  for (std::uint64_t i = 0; i < kMessages; i += kPerWsMessage) {
+    std::string message;
+    for (std::uint64_t j = i; j < i + kPerWsMessage; ++j) {
+      message += frame(kSend, "feed", "d", false, std::make_tuple(j, blob));
+    }
+    sender->send(std::move(message));
+  }
+  // Its reply means every message of the burst was routed (and queued for the reader).
+  ASSERT_TRUE(member_ids(sender->members(2, "feed"), 2));
+  ASSERT_EQ(gateway->stats().messages_routed, kMessages);
+  // Most of it waits in the gateway (the rest in socket buffers).
+  EXPECT_GT(gateway->stats().write_queue_high_water, kMessages / 2);
+
+  auto stopped = std::async(std::launch::async, [&] { gateway->stop(); });
+  // The stop has begun once a new WebSocket is turned away (503 or refused).
+  ASSERT_TRUE(eventually([&] {
+    RawClient probe(port);
+    return !probe.connected();
+  }));
+  // Well past the second the old gateway gave a peer before dropping it:
+  // pacing the reader, not deciding the outcome.
+  std::this_thread::sleep_for(1500ms);
+  reader.start_reading();
+  ASSERT_TRUE(reader.wait_closed(kWait));
+  EXPECT_EQ(reader.close_code(), 1001) << reader.read_error();
+  EXPECT_EQ(reader.close_reason(), "hub stopping");
+  EXPECT_EQ(received.load(), kMessages) << "messages routed before stop() were lost";
+  EXPECT_FALSE(out_of_order.load());
+  EXPECT_FALSE(reader.garbled());
+  ASSERT_TRUE(sender->wait_closed());
+  EXPECT_EQ(sender->close_code(), 1001);
+  ASSERT_EQ(stopped.wait_for(kWait), std::future_status::ready) << "stop() did not return";
+  const WsGatewayStats stats = gateway->stats();
+  EXPECT_EQ(stats.dropped_closing, 0u);
+  EXPECT_EQ(stats.closed_slow_consumer, 0u);
+  EXPECT_EQ(stats.connections, 0u);
+}
+
+TEST(WsHub, AMembersReplyOverTheMessageLimitIsRefusedAndTheConnectionStays) {
+  // The limit of a members reply is the WebSocket message limit:
+  // max_message_bytes + 64 KiB (docs/PROTOCOL.md, "Keep-alive, timeouts, limits").
+  constexpr std::size_t kMaxBody = 4096;
+  constexpr std::size_t kLimit = kMaxBody + 64 * 1024;
+  constexpr std::size_t kProfileBytes = 4000;  // each profile within the body limit
+  auto hub = make_hub("ws-members-limit", {.max_message_bytes = kMaxBody});
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  auto client = hello(gateway->port(), "asker");
+  ASSERT_NE(client, nullptr);
+
+  std::vector<std::unique_ptr<Realtime>> members;
+  std::set<std::string> ids;
+  std::size_t profiles = 0;  // the profiles' bytes so far
+  auto add_member = [&] {
+    auto m = std::make_unique<Realtime>("mem://" + std::string(hub->name()));
+    ASSERT_TRUE(m->update_profile(std::string(kProfileBytes, 'p')).ok());
+    ASSERT_TRUE(m->join("room").ok());
+    ids.insert(m->get_socket_id());
+    profiles += kProfileBytes;
+    members.push_back(std::move(m));
+  };
+  // Three members with their profiles fit: the whole list comes back.
+  for (int i = 0; i < 3; ++i) add_member();
+  std::optional<Frame> reply = client->members(1, "room");
+  EXPECT_EQ(member_ids(reply, 1), ids) << text_of(reply).substr(0, 200);
+  // Past the limit: reply 8, not a reply too big for the client to read.
+  while (profiles <= kLimit) add_member();
+  reply = client->members(2, "room");
+  EXPECT_TRUE(is_reply(reply, 2, 8, "over the message limit")) << text_of(reply).substr(0, 200);
+  // The connection stays: the next request is answered.
+  client->send(frame(kJoin, 3, "elsewhere", false));
+  EXPECT_TRUE(is_reply(client->next_op(kReply), 3, 0));
+  reply = client->members(4, "elsewhere");
+  EXPECT_EQ(member_ids(reply, 4), (std::set<std::string>{"asker"})) << text_of(reply);
+  EXPECT_FALSE(client->closed()) << client->close_code() << " " << client->close_reason();
+  EXPECT_FALSE(client->garbled());
+  EXPECT_EQ(gateway->stats().frame_errors, 1u);
+  EXPECT_EQ(gateway->stats().closed_protocol, 0u);
+}
+
+TEST(WsHub, AConnectionMayBeInAtMost65536Channels) {
+  constexpr std::uint64_t kMaxChannels = 65'536;
+  constexpr std::uint64_t kJoins = kMaxChannels + 1;
+  constexpr std::uint64_t kPerWsMessage = 4096;
+  auto hub = make_hub("ws-channel-limit");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+
+  // The replies to the joins (req 1..kJoins) are tallied on the client's
+  // thread, not queued. codes[req - 1] is written before `replies` counts it.
+  std::vector<std::uint64_t> codes(kJoins, ~std::uint64_t{0});
+  std::atomic<std::uint64_t> replies{0};
+  RawClientConfig config;
+  config.on_frame = [&](const Frame& f) {
+    if (f.op() != kReply || f.u(1) == 0 || f.u(1) > kJoins) return false;
+    codes[f.u(1) - 1] = f.u(2);
+    replies.fetch_add(1, std::memory_order_release);
+    return true;
+  };
+  auto client = hello(gateway->port(), "collector", std::move(config));
+  ASSERT_NE(client, nullptr);
+  auto channel = [](std::uint64_t i) { return "c" + std::to_string(i); };
+  for (std::uint64_t i = 0; i < kJoins; i += kPerWsMessage) {
+    std::string message;
+    for (std::uint64_t j = i; j < std::min(kJoins, i + kPerWsMessage); ++j) {
+      message += frame(kJoin, j + 1, channel(j), false);
+    }
+    client->send(std::move(message));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 3 * kWait;
+  while (replies.load(std::memory_order_acquire) < kJoins &&
+         std::chrono::steady_clock::now() < deadline && !client->closed()) {
+    std::this_thread::sleep_for(5ms);  // polling for the replies
+  }
+  ASSERT_EQ(replies.load(std::memory_order_acquire), kJoins);
+  std::uint64_t ok = 0;
+  for (std::uint64_t i = 0; i < kMaxChannels; ++i) ok += codes[i] == 0 ? 1 : 0;
+  EXPECT_EQ(ok, kMaxChannels);
+  EXPECT_EQ(codes[kMaxChannels], 8u) << "join number " << kJoins;
+  EXPECT_EQ(hub->members(channel(kMaxChannels)).size(), 0u);
+  EXPECT_EQ(hub->channels().size(), kMaxChannels);
+
+  // At the limit: joining a channel it is already in is fine (a no-op)...
+  client->send(frame(kJoin, kJoins + 1, channel(0), false));
+  EXPECT_TRUE(is_reply(client->next_op(kReply), kJoins + 1, 0));
+  // ...a new one is refused, with a reason...
+  client->send(frame(kJoin, kJoins + 2, channel(kMaxChannels), false));
+  EXPECT_TRUE(is_reply(client->next_op(kReply), kJoins + 2, 8, "channels"));
+  // ...and after a leave there is room for one more.
+  client->send_together({frame(kLeave, kJoins + 3, channel(1), false),
+                         frame(kJoin, kJoins + 4, channel(kMaxChannels), false)});
+  EXPECT_TRUE(is_reply(client->next_op(kReply), kJoins + 3, 0));
+  EXPECT_TRUE(is_reply(client->next_op(kReply), kJoins + 4, 0));
+  EXPECT_EQ(hub->members(channel(kMaxChannels)).size(), 1u);
+  EXPECT_EQ(hub->members(channel(1)).size(), 0u);
+  EXPECT_FALSE(client->closed());
+  EXPECT_EQ(gateway->stats().frame_errors, 2u);
+  client.reset();
+  EXPECT_TRUE(eventually([&] { return hub->channels().empty(); }));
+}
+
+TEST(WsHub, StopFromAListenerOnTheGatewaysOwnThreadReturnsAndStops) {
+  // A mem:// listener with immediate dispatch runs on the gateway's I/O thread
+  // (the one routing the ws client's send): stop() there cannot wait for that
+  // thread. It returns at once and the gateway stops anyway.
+  auto hub = make_hub("ws-stop-inside");
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub, {.stop_grace = 3s});
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+
+  std::atomic<bool> returned{false}, threw{false}, on_test_thread{false};
+  std::atomic<std::int64_t> took_ms{-1};
+  const std::thread::id test_thread = std::this_thread::get_id();
+  Realtime local("mem://" + std::string(hub->name()));
+  local.on("stop-now", [&](const Payload&) {
+    on_test_thread = std::this_thread::get_id() == test_thread;
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      gateway->stop();
+    } catch (...) {
+      threw = true;
+    }
+    took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    returned = true;
+  });
+  ASSERT_TRUE(local.join("control", false).ok());
+
+  auto watcher = hello_and_join(port, "watcher", "news");
+  auto controller = hello(port, "controller");
+  ASSERT_TRUE(watcher && controller);
+  controller->send(frame(kSend, "control", "stop-now", false, 1));
+  ASSERT_TRUE(eventually([&] { return returned.load(); })) << "stop() never returned";
+  EXPECT_FALSE(threw.load());
+  EXPECT_FALSE(on_test_thread.load());
+  EXPECT_LT(took_ms.load(), 1000) << "stop() on an I/O thread waited for that thread";
+
+  for (RawClient* c : {watcher.get(), controller.get()}) {
+    ASSERT_TRUE(c->wait_closed());
+    EXPECT_EQ(c->close_code(), 1001) << c->read_error();
+    EXPECT_EQ(c->close_reason(), "hub stopping");
+  }
+  EXPECT_TRUE(eventually([&] {
+    RawClient probe(port);
+    return !probe.connected();
+  }));
+  EXPECT_TRUE(eventually([&] { return hub->members("control").size() == 1; }));
+  EXPECT_TRUE(hub->members("news").empty());
+  // Stopping again, from here, waits for the first stop and is a no-op.
+  gateway->stop();
+  EXPECT_EQ(gateway->stats().connections, 0u);
+}
+
+TEST(WsHub, ARefusedHelloGetsAnErrorFrameBeforeItsClose) {
+  constexpr std::size_t kMaxBody = 1024;
+  auto hub = make_hub("ws-refused-hello", {.max_message_bytes = kMaxBody});
+  ASSERT_NE(hub, nullptr);
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+  auto bystander = hello_and_join(port, "bystander", "room");
+  ASSERT_NE(bystander, nullptr);
+
+  struct Case {
+    std::string what;
+    std::string hello;
+    std::uint64_t error;
+    std::string mentions;
+    int close;
+  };
+  const std::string big_profile = packed(std::vector<char>(kMaxBody + 1));
+  const std::vector<Case> cases = {
+      // The version is checked first: a later version may have other fields.
+      {"version 0", frame(kHello, 0, "v0", resume_of("v0"), Nil(), Nil()), 3, "version 0", 1002},
+      {"version 2 with three fields", frame(kHello, 2, "x"), 3, "version 2", 1002},
+      {"version 2 alone", frame(kHello, 2), 3, "version 2", 1002},
+      {"version 2 with seven fields", frame(kHello, 2, "v2", resume_of("v2"), Nil(), Nil(), 1), 3,
+       "version 2", 1002},
+      {"version 2 with six fields", frame(kHello, 2, "v2", resume_of("v2"), Nil(), Nil()), 3,
+       "version 2", 1002},
+      {"a bad id", frame(kHello, 1, "bad id!", resume_of("x"), Nil(), Nil()), 3, "id", 1008},
+      {"an empty id", frame(kHello, 1, "", resume_of("x"), Nil(), Nil()), 3, "id", 1008},
+      {"a 65-byte id", frame(kHello, 1, std::string(65, 'i'), resume_of("x"), Nil(), Nil()), 3,
+       "id", 1008},
+      {"a short resume", frame(kHello, 1, "short", std::string(15, 'r'), Nil(), Nil()), 3, "resume",
+       1008},
+      {"a profile over the limit",
+       frame(kHello, 1, "big", resume_of("big"), Nil(), RawValue{big_profile}), 8, "profile", 1008},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    RawClient client(port);
+    ASSERT_TRUE(client.connected());
+    client.send(c.hello);
+    EXPECT_TRUE(is_error(client.next(), c.error, c.mentions));
+    ASSERT_TRUE(client.wait_closed());
+    EXPECT_EQ(client.close_code(), c.close) << client.close_reason();
+    EXPECT_TRUE(client.drain().empty());
+  }
+  EXPECT_EQ(gateway->stats().closed_protocol, cases.size());
+  EXPECT_EQ(gateway->stats().accepted, cases.size() + 1);
+  EXPECT_EQ(gateway->stats().connections, 1u);
+  EXPECT_EQ(hub->members("room").size(), 1u);
+  EXPECT_TRUE(member_ids(bystander->members(2, "room"), 2));
+}
+
 // ------------------------------------------------------------------ the herald hub process
 
 struct HubProcess {

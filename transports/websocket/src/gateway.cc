@@ -305,8 +305,8 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     ws_wire::Frame f;
     absl::Status parsed = ws_wire::parse_frame(value, f);
     if (phase_ == Phase::hello) {
-      if (!parsed.ok() && f.op == ws_wire::Op::hello && f.version != ws_wire::kVersion &&
-          f.version != 0) {
+      if (!parsed.ok() && f.op == ws_wire::Op::hello && f.has_version &&
+          f.version != ws_wire::kVersion) {
         return refuse_hello(parsed, websocket::close_code::protocol_error);
       }
       if (!parsed.ok() || f.op != ws_wire::Op::hello) {
@@ -693,7 +693,6 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
     buffer_ = beast::flat_buffer();
     std::string().swap(out_);
     std::vector<Outgoing>().swap(batch_);
-    parser_.reset();
     joined_ = {};
     state().forget(this, id_);
   }

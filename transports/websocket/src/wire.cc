@@ -192,6 +192,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
     case Op::hello: {
       // The version first: a later version may change the rest.
       if (n < 2 || !in.uint(f.version)) return bad("hello: version must be a uint");
+      f.has_version = true;
       if (f.version != kVersion) {
         return bad(cat("unsupported protocol version ", f.version, "; this hub speaks ", kVersion));
       }

@@ -75,6 +75,7 @@ struct Frame {
   std::uint64_t req = 0;
   bool has_req = false;  // req was readable (a reply can name it)
   std::uint64_t version = 0;
+  bool has_version = false;            // hello: the version field was readable
   std::string_view id, resume, token;  // hello (token empty when nil), welcome (id)
   std::string_view channel;            // join, leave, send, members; message (empty = nil)
   bool has_channel = false;
