@@ -87,9 +87,13 @@ absl::Status Connection::usable(std::string_view operation) const {
       return absl::FailedPreconditionError(
           internal::cat("herald: ", operation, " on a closed connection (call open() first)"));
     case State::refused: {
+      // The refusal's own code: kUnauthenticated for a session, kAlreadyExists
+      // for an id in use, ...
       std::lock_guard lock(mu_);
-      return absl::UnauthenticatedError(
-          internal::cat("herald: ", operation, " refused: ", refusal_.message()));
+      const absl::StatusCode code =
+          refusal_.ok() ? absl::StatusCode::kUnauthenticated : refusal_.code();
+      return absl::Status(code,
+                          internal::cat("herald: ", operation, " refused: ", refusal_.message()));
     }
     default:
       return absl::OkStatus();

@@ -1,7 +1,8 @@
 // ws:// against real WsGateways: a hub stopped and restarted on the same
-// port, a hub that is down from the start, sessions refused, a hub that goes
-// silent, backpressure from a full queued inbox, close() flushing, and
-// messages at the size limit.
+// port, a hub that is down from the start, sessions refused (at hello, or
+// expiring while connected), other refusals (an id in use, a wrong path, a
+// hello the hub does not take), a hub that goes silent, backpressure from a
+// full queued inbox, close() flushing, and messages at the size limit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +20,8 @@
 
 #include "../../transports/websocket/src/wire.hpp"
 #include "herald/herald.hpp"
+#include "herald/internal/receiver.hpp"
+#include "herald/session_token.hpp"
 #include "herald/websocket/gateway.hpp"
 #include "test_support.hpp"
 
@@ -242,6 +245,210 @@ TEST(WsTransport, ARefusedSessionIsReportedAndNotRetried) {
   ASSERT_TRUE(c.wait_for(1));
   EXPECT_EQ(attempts.load(), 0);  // a refusal is final
   EXPECT_GE(gateway->stats().closed_unauthenticated, 2u);
+}
+
+// A session token that expires while its connection is up: the hub refuses
+// the next frame (error 16, close 4001). The connection was connected, so it
+// disconnects first (on_disconnect, then on_error); the sends still waiting
+// to be written then are dropped, and counted (Stats::dropped_unavailable).
+TEST(WsTransport, ASessionExpiringWhileConnectedDisconnectsThenRefusesAndCountsTheUnsent) {
+  const std::string secret = "ws-transport-expiry";
+  auto gateway = start_gateway(
+      fresh_hub({.enforce_session = true, .verify_session = session_verifier(secret)}));
+  ASSERT_NE(gateway, nullptr);
+  const std::string token = make_session_token(secret, "short-lived", 2s);
+  Options o;
+  o.session = token;
+  o.reconnection_delay = 10ms;
+  auto rt = connect(gateway->url(), o);
+  Options other;
+  other.session = make_session_token(secret, "other", 1h);
+  auto tx = connect(gateway->url(), other);
+  ASSERT_TRUE(rt->join("rt").ok());
+  std::mutex mu;
+  std::vector<std::string> seen;  // "disconnect", or the code of an error
+  rt->on_disconnect([&](std::string_view) {
+    std::lock_guard lock(mu);
+    seen.emplace_back("disconnect");
+  });
+  rt->on_error([&](const absl::Status& s) {
+    std::lock_guard lock(mu);
+    seen.push_back(absl::StatusCodeToString(s.code()));
+  });
+  std::atomic<int> attempts{0};
+  rt->on_reconnect_attempt([&](int) { attempts.fetch_add(1); });
+  // Each "hold" holds rt's I/O thread in its listener until released.
+  std::atomic<int> entered{0}, released{0};
+  rt->on("hold", [&](const Payload&) {
+    const int n = entered.fetch_add(1) + 1;
+    for (const auto give_up = std::chrono::steady_clock::now() + 10s;
+         released.load() < n && std::chrono::steady_clock::now() < give_up;) {
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+
+  ASSERT_TRUE(tx->send("rt", "hold", 1).ok());
+  ASSERT_TRUE(eventually([&] { return entered.load() == 1; }));
+  // Held: the token expires, and a send waits to be written.
+  ASSERT_TRUE(eventually([&] { return !verify_session_token(secret, token).ok(); }));
+  ASSERT_TRUE(rt->send("room", "e", 0).ok());
+  // A second hold, queued for rt at the hub (tx's join reply says it was
+  // routed) ahead of anything the hub answers that send with.
+  ASSERT_TRUE(tx->send("rt", "hold", 2).ok());
+  ASSERT_TRUE(tx->join("sync").ok());
+  released = 1;
+  // rt writes its send, then is held by the second hold while the hub
+  // refuses that send: the refusal waits, unread, behind the hold.
+  ASSERT_TRUE(eventually(
+      [&] { return entered.load() == 2 && gateway->stats().closed_unauthenticated >= 1; }));
+  constexpr int kSends = 16;  // 4 MiB, about four WebSocket messages' worth
+  for (int i = 0; i < kSends; ++i) ASSERT_TRUE(rt->send("room", "e", Bytes(256 * 1024)).ok());
+  EXPECT_EQ(rt->stats().buffered, 0u);  // taken by the transport
+  released = 2;
+
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return std::find(seen.begin(), seen.end(), "UNAUTHENTICATED") != seen.end();
+  }));
+  {
+    std::lock_guard lock(mu);
+    const std::vector<std::string> expected{"disconnect", "UNAUTHENTICATED"};
+    EXPECT_EQ(seen, expected);
+  }
+  EXPECT_FALSE(rt->is_connected());
+  EXPECT_EQ(rt->send("room", "e", 1).code(), absl::StatusCode::kUnauthenticated);
+  const Stats s = rt->stats();
+  EXPECT_EQ(s.sent, static_cast<std::uint64_t>(kSends + 1));
+  // At most what one write took went out before the refusal was read.
+  EXPECT_GE(s.dropped_unavailable, static_cast<std::uint64_t>(kSends / 2));
+  EXPECT_LE(s.dropped_unavailable, static_cast<std::uint64_t>(kSends));
+  EXPECT_EQ(attempts.load(), 0);  // a refusal is final
+  EXPECT_TRUE(tx->is_connected());
+}
+
+// Something attached to a hub under a given socket id, as another connection
+// with that id would be.
+class IdHolder : public internal::Receiver {
+ public:
+  explicit IdHolder(std::string id) : id_(std::move(id)) {}
+  std::string_view id() const noexcept override { return id_; }
+  void deliver(const internal::EnvelopePtr&) override {}
+  Message profile() const override { return {}; }
+
+ private:
+  std::string id_;
+};
+
+// Reconnecting to a hub where its socket id is taken (by another resume
+// secret): error 6, close 4009. Not retried, and what is refused afterwards
+// says kAlreadyExists, not kUnauthenticated.
+TEST(WsTransport, AnIdInUseIsARefusalWithItsOwnCode) {
+  auto hub = fresh_hub();
+  auto gateway = start_gateway(hub);
+  ASSERT_NE(gateway, nullptr);
+  const int port = gateway->port();
+  Options o;
+  o.reconnection_delay = 20ms;
+  auto rt = connect(gateway->url(), o);
+  std::mutex mu;
+  std::vector<absl::Status> errors;
+  rt->on_error([&](const absl::Status& s) {
+    std::lock_guard lock(mu);
+    errors.push_back(s);
+  });
+  std::atomic<int> attempts{0};
+  rt->on_reconnect_attempt([&](int) { attempts.fetch_add(1); });
+  gateway.reset();  // close 1001: the client reconnects
+  ASSERT_TRUE(eventually([&] { return !rt->is_connected() && hub->connection_count() == 0; }));
+  auto holder = std::make_shared<IdHolder>(rt->get_socket_id());
+  ASSERT_TRUE(hub->attach(holder, "").ok());
+  gateway = start_gateway(hub, port);
+  ASSERT_NE(gateway, nullptr);
+  auto refused = [&] {
+    std::lock_guard lock(mu);
+    return std::any_of(errors.begin(), errors.end(),
+                       [](const absl::Status& s) { return absl::IsAlreadyExists(s); });
+  };
+  ASSERT_TRUE(eventually(refused));
+  EXPECT_EQ(rt->send("room", "e", 1).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(rt->join("room").code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(rt->update_profile(1).code(), absl::StatusCode::kAlreadyExists);
+  const int attempts_then = attempts.load();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(attempts.load(), attempts_then);
+  EXPECT_FALSE(rt->is_connected());
+  hub->detach(*holder);
+}
+
+// ---------------------------------------------------------------- other refusals
+
+// The hub serves only "/": any other path gets HTTP 404, every time. A
+// refusal (kInvalidArgument, naming the status), not something to retry.
+TEST(WsTransport, AWrongPathIsARefusalNotRetried) {
+  auto gateway = start_gateway(fresh_hub());
+  ASSERT_NE(gateway, nullptr);
+  Options o;
+  o.reconnection_delay = 10ms;
+  Realtime rt("ws://127.0.0.1:" + std::to_string(gateway->port()) + "/wrong", o);
+  std::atomic<int> attempts{0};
+  rt.on_reconnect_attempt([&](int) { attempts.fetch_add(1); });
+  std::mutex mu;
+  std::vector<absl::Status> errors;
+  rt.on_error([&](const absl::Status& s) {
+    std::lock_guard lock(mu);
+    errors.push_back(s);
+  });
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return !errors.empty();
+  }));
+  std::this_thread::sleep_for(1s);  // time for many attempts, were there any
+  EXPECT_EQ(attempts.load(), 0);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].code(), absl::StatusCode::kInvalidArgument) << errors[0];
+    EXPECT_NE(errors[0].message().find("404"), std::string_view::npos) << errors[0];
+  }
+  EXPECT_FALSE(rt.is_connected());
+  EXPECT_EQ(rt.send("room", "e", 1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_GE(gateway->stats().refused, 1u);
+}
+
+// A hello the hub does not take (here: a profile over its message limit, set
+// before the hub was there) gets an error frame and close 1008: the same
+// hello would get the same answer, so it is a refusal with the error's code.
+TEST(WsTransport, AHelloTheHubDoesNotTakeIsARefusalNotRetried) {
+  const int port = free_port();
+  ASSERT_NE(port, 0);
+  Options o;
+  o.reconnection_delay = 10ms;
+  Realtime rt("ws://127.0.0.1:" + std::to_string(port), o);
+  ASSERT_TRUE(rt.update_profile(Bytes(2000)).ok());  // kept for the hello
+  std::atomic<int> attempts{0};
+  rt.on_reconnect_attempt([&](int) { attempts.fetch_add(1); });
+  std::mutex mu;
+  std::vector<absl::Status> errors;
+  rt.on_error([&](const absl::Status& s) {
+    std::lock_guard lock(mu);
+    errors.push_back(s);
+  });
+  auto gateway = start_gateway(fresh_hub({.max_message_bytes = 1000}), port);
+  ASSERT_NE(gateway, nullptr);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return !errors.empty() && absl::IsResourceExhausted(errors.back());
+  }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_NE(errors.back().message().find("1008"), std::string_view::npos) << errors.back();
+  }
+  const int attempts_then = attempts.load();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(attempts.load(), attempts_then);
+  EXPECT_FALSE(rt.is_connected());
+  EXPECT_EQ(rt.send("room", "e", 1).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_GE(gateway->stats().closed_protocol, 1u);
 }
 
 // ---------------------------------------------------------------- a silent hub

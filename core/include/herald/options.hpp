@@ -48,7 +48,8 @@ struct Stats {
   std::uint64_t rejected = 0;         // calls refused: bad name, too large, unauthenticated, closed
 
   // Dropped, by reason.
-  std::uint64_t dropped_unavailable = 0;  // sent while disconnected with buffer_messages=false
+  std::uint64_t dropped_unavailable = 0;  // sent while disconnected with buffer_messages=false,
+                                          // or accepted but unsent when the far side refused us
   std::uint64_t dropped_buffer_full = 0;  // sent while disconnected, buffer at its bound
   std::uint64_t dropped_inbox_full = 0;   // arriving here, inbox full (drop_oldest/drop_newest)
   std::uint64_t dropped_closed = 0;       // arriving here after close()

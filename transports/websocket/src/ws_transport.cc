@@ -25,6 +25,7 @@
 #include "herald/hub.hpp"
 #include "herald/internal/backoff.hpp"
 #include "herald/internal/io_thread.hpp"
+#include "herald/internal/pending_request.hpp"
 #include "herald/internal/text.hpp"
 #include "wire.hpp"
 
@@ -36,6 +37,7 @@ namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using internal::cat;
+using internal::PendingRequest;
 using namespace std::chrono_literals;
 
 // Sends waiting to be written, at most; past it a sender (not the I/O thread)
@@ -75,34 +77,10 @@ absl::Status status_of(std::uint64_t code, std::string_view message) {
   return absl::Status(static_cast<absl::StatusCode>(code), std::string(message));
 }
 
-// A request from an API thread, finished by the I/O thread.
-struct Pending {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  absl::Status status;
-  std::vector<Member> members;
-
-  void finish(absl::Status s, std::vector<Member> m = {}) {
-    {
-      std::lock_guard lock(mu);
-      if (done) return;
-      done = true;
-      status = std::move(s);
-      members = std::move(m);
-    }
-    cv.notify_all();
-  }
-  bool wait(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, timeout, [&] { return done; });
-  }
-};
-
 // A request sent to the hub, waiting for its reply.
 struct Awaiting {
   enum class Kind { request, members, rejoin } kind = Kind::request;
-  std::shared_ptr<Pending> pending;  // null: nobody waits (the I/O thread's own request)
+  std::shared_ptr<PendingRequest> pending;  // null: nobody waits (the I/O thread's own request)
 };
 
 // One WebSocket connection (or an attempt at one). Its handlers hold it, so
@@ -112,6 +90,7 @@ struct Link {
   explicit Link(net::io_context& ioc) : resolver(ioc), ws(ioc) {}
   tcp::resolver resolver;
   websocket::stream<beast::tcp_stream> ws;
+  websocket::response_type response;  // the hub's answer to the WebSocket handshake
   beast::flat_buffer in;
   std::size_t in_offset = 0;  // where handling of the message in `in` continues
   std::string control;        // hello and rejoins: written ahead of the pending sends
@@ -179,8 +158,8 @@ class Core : public std::enable_shared_from_this<Core> {
   absl::Status request(ws_wire::Op op, std::string_view channel, bool echo, const Message& profile,
                        std::vector<Member>* members_out = nullptr) {
     const bool inline_call = on_io_thread();
-    std::shared_ptr<Pending> pending;
-    if (!inline_call) pending = std::make_shared<Pending>();
+    std::shared_ptr<PendingRequest> pending;
+    if (!inline_call) pending = std::make_shared<PendingRequest>();
     {
       std::lock_guard lock(mu_);
       if (!accepting_) {
@@ -212,9 +191,7 @@ class Core : public std::enable_shared_from_this<Core> {
                                              " did not answer within ", options_.timeout.count(),
                                              " ms"));
     }
-    std::lock_guard lock(pending->mu);
-    if (members_out != nullptr) *members_out = std::move(pending->members);
-    return pending->status;
+    return pending->take(members_out);
   }
 
   std::size_t max_message_bytes() const { return max_message_bytes_.load(); }
@@ -226,6 +203,9 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void add_stats(Stats& stats) const {
     stats.dropped_malformed += malformed_.load(std::memory_order_relaxed);
+    // Sent while connected, still waiting to be written when the hub refused
+    // the connection: no connection will take them.
+    stats.dropped_unavailable += dropped_sends_.load(std::memory_order_relaxed);
   }
 
  private:
@@ -350,17 +330,21 @@ class Core : public std::enable_shared_from_this<Core> {
     link->ws.auto_fragment(false);
     link->ws.write_buffer_bytes(kWriteBufferBytes);
     link->ws.read_message_max(read_limit(max_message_bytes_.load()));
-    link->ws.async_handshake(host_header_, target_, [this, link](beast::error_code ec) {
-      if (link != link_) return;
-      if (ec) return lose(cat("WebSocket handshake with ", url_.text, " failed: ", ec.message()));
-      link->open = true;
-      phase_ = Phase::hello;
-      Message profile;
-      if (auto events = events_.lock()) profile = events->profile();
-      ws_wire::append_hello(link->control, socket_id_, resume_, options_.session, profile);
-      start_read();
-      start_write();
-    });
+    link->ws.async_handshake(
+        link->response, host_header_, target_, [this, link](beast::error_code ec) {
+          if (link != link_) return;
+          if (ec == websocket::error::upgrade_declined) return declined(link->response);
+          if (ec) {
+            return lose(cat("WebSocket handshake with ", url_.text, " failed: ", ec.message()));
+          }
+          link->open = true;
+          phase_ = Phase::hello;
+          Message profile;
+          if (auto events = events_.lock()) profile = events->profile();
+          ws_wire::append_hello(link->control, socket_id_, resume_, options_.session, profile);
+          start_read();
+          start_write();
+        });
   }
 
   websocket::stream_base::timeout timeouts(bool idle) const {
@@ -561,8 +545,10 @@ class Core : public std::enable_shared_from_this<Core> {
         return reply(f, events);
       case ws_wire::Op::error: {
         absl::Status status = status_of(f.code, f.error);
-        // Refusals are followed by a close (4001 / 4009), which reports them.
-        if (absl::IsUnauthenticated(status) || absl::IsAlreadyExists(status)) {
+        // Refusals are followed by a close (4001 / 4009; a refused hello:
+        // 1002 / 1008), which reports them.
+        if (absl::IsUnauthenticated(status) || absl::IsAlreadyExists(status) ||
+            phase_ == Phase::hello) {
           refusal_hint_ = status;
           return;
         }
@@ -688,13 +674,49 @@ class Core : public std::enable_shared_from_this<Core> {
           absl::AlreadyExistsError(cat("herald ws: the hub at ", url_.text,
                                        " refused the connection: ", hint.empty() ? why : hint)));
     }
+    if (code == static_cast<std::uint16_t>(websocket::close_code::protocol_error) ||
+        code == static_cast<std::uint16_t>(websocket::close_code::policy_error)) {
+      // What we said is not acceptable to this hub (a protocol version it does
+      // not speak, a hello it does not take): saying it again would not help.
+      const absl::StatusCode status_code =
+          refusal_hint_.ok() ? absl::StatusCode::kFailedPrecondition : refusal_hint_.code();
+      return refuse(absl::Status(
+          status_code,
+          cat("herald ws: the hub at ", url_.text, " refused the connection (close ", code,
+              code == static_cast<std::uint16_t>(websocket::close_code::protocol_error)
+                  ? " protocol error"
+                  : " policy violation",
+              "): ", hint.empty() ? why : hint)));
+    }
+    const std::string said = hint.empty() ? "" : cat(" after error: ", hint);
     if (code != 0) {
-      return lose(cat("the hub closed the connection (", code, why.empty() ? "" : " ", why, ")"));
+      return lose(
+          cat("the hub closed the connection (", code, why.empty() ? "" : " ", why, ")", said));
     }
     if (ec == beast::error::timeout) {
       return lose(cat("the hub stopped answering (nothing for ", idle_timeout_.count(), " ms)"));
     }
-    lose(ec.message());
+    lose(cat(ec.message(), said));
+  }
+
+  // The WebSocket handshake got an HTTP answer other than 101. A client error
+  // (a wrong path: 404) or a redirect would be the same next time: a refusal.
+  // Timeouts, throttling and server errors (503: the hub is stopping, or full)
+  // may pass: try again later.
+  void declined(const websocket::response_type& response) {
+    const unsigned status = response.result_int();
+    std::string body = response.body().substr(0, 200);
+    while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
+    const std::string what = cat("HTTP ", status, " ", response.reason(), body.empty() ? "" : " (",
+                                 body, body.empty() ? "" : ")");
+    const bool permanent = status >= 300 && status < 500 && status != 408 && status != 429;
+    if (!permanent) {
+      return lose(cat("the hub at ", url_.text, " declined the WebSocket handshake: ", what));
+    }
+    refuse(absl::Status(
+        status == 404 ? absl::StatusCode::kInvalidArgument : absl::StatusCode::kFailedPrecondition,
+        cat("herald ws: ", url_.text, " declined the WebSocket handshake with ", what,
+            status == 404 ? "; a herald hub serves path /" : "")));
   }
 
   void drop_link() {
@@ -712,6 +734,29 @@ class Core : public std::enable_shared_from_this<Core> {
     awaiting_.clear();
   }
 
+  // Whether the frame at `start` of a buffer of encoded frames is a send or a
+  // broadcast. Every frame this client writes is a fixarray, then its op as a
+  // positive fixint: the op is the second byte.
+  static bool is_send(const std::string& frames, std::size_t start) {
+    const auto op = static_cast<ws_wire::Op>(frames[start + 1]);
+    return op == ws_wire::Op::send || op == ws_wire::Op::broadcast;
+  }
+
+  // The sends not yet written: the backlog's rest, and pending_.
+  std::uint64_t unwritten_sends_locked() const {
+    std::uint64_t n = 0;
+    std::size_t start = backlog_offset_;
+    for (std::size_t i = backlog_next_; i < backlog_ends_.size(); start = backlog_ends_[i++]) {
+      if (is_send(backlog_, start)) ++n;
+    }
+    start = 0;
+    for (std::size_t end : ends_) {
+      if (is_send(pending_, start)) ++n;
+      start = end;
+    }
+    return n;
+  }
+
   // After a loss: the sends not yet written are kept (they go out, in order,
   // once reconnected and rejoined); requests are answered with the loss, and
   // their frames dropped — the rejoin and the hello's profile restore state.
@@ -721,10 +766,7 @@ class Core : public std::enable_shared_from_this<Core> {
     auto keep = [&](const std::string& from, std::size_t start,
                     std::span<const std::size_t> frame_ends) {
       for (std::size_t end : frame_ends) {
-        // Every frame this client writes is a fixarray, then its op as a
-        // positive fixint: the op is the second byte.
-        const auto op = static_cast<ws_wire::Op>(from[start + 1]);
-        if (op == ws_wire::Op::send || op == ws_wire::Op::broadcast) {
+        if (is_send(from, start)) {
           kept.append(from, start, end - start);
           ends.push_back(kept.size());
         }
@@ -772,7 +814,10 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   // Refused by the hub: no retry; the thread ends, open() starts it again.
+  // A connection that was ready is disconnected first. The sends not yet
+  // written are dropped, and counted (Stats::dropped_unavailable).
   void refuse(const absl::Status& status) {
+    const bool was_ready = phase_ == Phase::ready;
     drop_link();
     disarm();
     writes_pending_ = false;
@@ -786,12 +831,18 @@ class Core : public std::enable_shared_from_this<Core> {
       accepting_ = false;
       refusal_ = status;
       fail_awaiting_locked(status);
+      dropped_sends_.fetch_add(unwritten_sends_locked(), std::memory_order_relaxed);
       pending_.clear();
       ends_.clear();
     }
     clear_backlog();
     drained_cv_.notify_all();
-    if (auto events = events_.lock()) events->transport_refused(status);
+    if (auto events = events_.lock()) {
+      if (was_ready) {
+        events->transport_disconnected(cat("io server disconnect: ", status.message()));
+      }
+      events->transport_refused(status);
+    }
   }
 
   // close(): what was sent goes out (at most kFlushOnClose), then a close
@@ -863,6 +914,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   std::atomic<std::size_t> max_message_bytes_{kDefaultMaxMessageBytes};
   std::atomic<std::uint64_t> malformed_{0};
+  std::atomic<std::uint64_t> dropped_sends_{0};  // unwritten when refused
 
   // I/O thread only.
   net::io_context* io_ = nullptr;

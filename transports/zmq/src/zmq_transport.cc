@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <msgpack.hpp>
@@ -21,6 +20,7 @@
 #include "herald/internal/backoff.hpp"
 #include "herald/internal/io_thread.hpp"
 #include "herald/internal/names.hpp"
+#include "herald/internal/pending_request.hpp"
 #include "herald/internal/text.hpp"
 #include "wire.hpp"
 
@@ -53,36 +53,14 @@ struct StringWriter {
 
 bool reference(msgpack::type::object_type, std::size_t, void*) { return true; }
 
-// A request from an API thread, finished by the I/O thread.
-struct Pending {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  absl::Status status;
-  std::vector<Member> members;
-
-  void finish(absl::Status s, std::vector<Member> m = {}) {
-    {
-      std::lock_guard lock(mu);
-      if (done) return;
-      done = true;
-      status = std::move(s);
-      members = std::move(m);
-    }
-    cv.notify_all();
-  }
-  bool wait(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu);
-    return cv.wait_for(lock, timeout, [&] { return done; });
-  }
-};
+using internal::PendingRequest;
 
 struct Command {
   enum class Type { join, leave, profile, members } type;
   std::string channel;
   bool echo = false;
   Message profile;
-  std::shared_ptr<Pending> pending;  // null when nobody waits (called on the I/O thread)
+  std::shared_ptr<PendingRequest> pending;  // null when nobody waits (called on the I/O thread)
 };
 
 // Everything the I/O thread touches. Shared by the transport and the thread,
@@ -114,9 +92,9 @@ class Core : public std::enable_shared_from_this<Core> {
   absl::Status submit(Command command, std::chrono::milliseconds timeout,
                       std::vector<Member>* members_out = nullptr) {
     const bool inline_call = on_io_thread();
-    std::shared_ptr<Pending> pending;
+    std::shared_ptr<PendingRequest> pending;
     if (!inline_call) {
-      pending = std::make_shared<Pending>();
+      pending = std::make_shared<PendingRequest>();
       command.pending = pending;
     }
     {
@@ -129,9 +107,7 @@ class Core : public std::enable_shared_from_this<Core> {
       return absl::DeadlineExceededError(cat("herald zmq: the broker at ", url_.text,
                                              " did not answer within ", timeout.count(), " ms"));
     }
-    std::lock_guard lock(pending->mu);
-    if (members_out != nullptr) *members_out = std::move(pending->members);
-    return pending->status;
+    return pending->take(members_out);
   }
 
   absl::Status publish(const internal::EnvelopePtr& envelope) {
@@ -181,11 +157,11 @@ class Core : public std::enable_shared_from_this<Core> {
     std::string topic;
     Clock::time_point last_sent;
     std::function<void()> then;
-    std::shared_ptr<Pending> pending;  // failed if the connection is lost first
+    std::shared_ptr<PendingRequest> pending;  // failed if the connection is lost first
   };
   struct Awaiting {
     std::function<void(const msgpack::object&)> on_reply;
-    std::shared_ptr<Pending> pending;
+    std::shared_ptr<PendingRequest> pending;
   };
 
   void wake() {
@@ -533,7 +509,7 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   // Runs `then` once everything subscribed so far is in force at the broker.
-  void sync(std::shared_ptr<Pending> pending, std::function<void()> then) {
+  void sync(std::shared_ptr<PendingRequest> pending, std::function<void()> then) {
     Sync s{zmq_wire::probe_topic(socket_id_, ++probe_counter_), Clock::time_point{},
            std::move(then), std::move(pending)};
     sub_->set(zmq::sockopt::subscribe, s.topic);
@@ -566,7 +542,7 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // Sends [command, req, channel, echo, (profile)] and calls `done` with the reply.
   void control_request(std::string_view command, std::string_view channel, bool echo,
-                       std::shared_ptr<Pending> pending,
+                       std::shared_ptr<PendingRequest> pending,
                        std::function<void(const msgpack::object&)> done) {
     const std::uint64_t req = next_req_++;
     std::string out;
