@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_main.hpp"
 #include "herald/herald.hpp"
 
 namespace {
@@ -438,14 +439,5 @@ BENCHMARK(BM_Queued_Moodycamel)->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::
 // ("/min_time:0.200"); as a default flag the names stay comparable, and a
 // --benchmark_min_time given on the command line still wins (last one counts).
 int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
-  std::string min_time = "--benchmark_min_time=0.2";
-  args.insert(args.begin() + 1, min_time.data());
-  int n = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&n, args.data());
-  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return herald::bench::run_benchmarks(argc, argv, {"--benchmark_min_time=0.2"});
 }

@@ -49,6 +49,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_main.hpp"
+
 #ifndef HERALD_CLI_PATH
 #error "HERALD_CLI_PATH (the herald executable) must be defined by the build"
 #endif
@@ -842,17 +844,8 @@ BENCHMARK(BM_WsFanout_NodeWs)
 // hub then prints its counters (slow consumers closed included) to stderr.
 int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
-  std::vector<char*> args(argv, argv + argc);
-  std::string min_time = "--benchmark_min_time=2";
-  std::string interleave = "--benchmark_enable_random_interleaving=true";
-  args.insert(args.begin() + 1, min_time.data());
-  args.insert(args.begin() + 2, interleave.data());
-  int n = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&n, args.data());
-  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  const int status = herald::bench::run_benchmarks(
+      argc, argv, {"--benchmark_min_time=2", "--benchmark_enable_random_interleaving=true"});
   stop_servers();
-  return 0;
+  return status;
 }

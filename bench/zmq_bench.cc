@@ -34,6 +34,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "bench_main.hpp"
 #include "herald/herald.hpp"
 #include "herald/zmq/broker.hpp"
 
@@ -359,16 +360,6 @@ BENCHMARK(BM_Zmq_Raw)->Arg(16)->Arg(256)->Arg(4096)->UseRealTime()->Unit(benchma
 //      herald's and raw's repetitions alternate (in random order) instead of
 //      running back to back, so a load change on a shared machine hits both.
 int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
-  std::string min_time = "--benchmark_min_time=0.5";
-  std::string interleave = "--benchmark_enable_random_interleaving=true";
-  args.insert(args.begin() + 1, min_time.data());
-  args.insert(args.begin() + 2, interleave.data());
-  int n = static_cast<int>(args.size());
-  args.push_back(nullptr);
-  benchmark::Initialize(&n, args.data());
-  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return herald::bench::run_benchmarks(
+      argc, argv, {"--benchmark_min_time=0.5", "--benchmark_enable_random_interleaving=true"});
 }
