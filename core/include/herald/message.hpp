@@ -231,6 +231,14 @@ class Message {
 namespace internal {
 inline Message adopt_message(MessageBlock* block) noexcept { return Message(block); }
 
+// A Message holding a copy of `bytes`, which the caller has already checked
+// hold exactly one well-formed msgpack value (Message::from_msgpack checks).
+inline Message copy_checked_msgpack(std::span<const std::byte> bytes) {
+  MessageWriter writer(bytes.size());
+  writer.write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  return adopt_message(writer.release());
+}
+
 inline void* message_tail(const Message& message, std::size_t n, std::size_t align) noexcept {
   MessageBlock* block = message.block_;
   if (block == nullptr || block->refs.load(std::memory_order_acquire) != 1) return nullptr;

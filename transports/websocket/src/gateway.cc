@@ -38,10 +38,6 @@ constexpr std::size_t kMaxChannelsPerConnection = 65'536;  // as the ZeroMQ brok
 
 std::string_view text_of(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
-std::span<const std::byte> as_bytes(std::string_view s) {
-  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
-
 // Close reasons are at most 123 bytes (RFC 6455 5.5).
 std::string reason(std::string_view text) {
   if (text.size() <= 123) return std::string(text);
@@ -343,22 +339,18 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
       case ws_wire::Op::send:
       case ws_wire::Op::broadcast: {
         if (!body_fits(f, "body")) return;
-        absl::StatusOr<Message> body = Message::from_msgpack(as_bytes(f.body));
-        if (!body.ok()) return refuse_frame(f, body.status());
         const auto kind = f.op == ws_wire::Op::send ? internal::EnvelopeKind::message
                                                     : internal::EnvelopeKind::broadcast;
-        state().hub->route(
-            internal::Envelope::make(kind, f.channel, f.event, id_, *std::move(body), f.echo));
+        state().hub->route(internal::Envelope::make(kind, f.channel, f.event, id_,
+                                                    ws_wire::message_of(f.body), f.echo));
         counters().messages_routed.fetch_add(1, std::memory_order_relaxed);
         return;
       }
       case ws_wire::Op::profile: {
         if (!body_fits(f, "profile")) return;
-        absl::StatusOr<Message> profile = Message::from_msgpack(as_bytes(f.body));
-        if (!profile.ok()) return refuse_frame(f, profile.status());
         {
           std::lock_guard lock(mu_);
-          profile_ = *std::move(profile);
+          profile_ = ws_wire::message_of(f.body);
         }
         state().hub->update_profile(*this, f.echo);
         std::string out;
@@ -433,14 +425,12 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
       return refuse_hello(absl::ResourceExhaustedError("hello: profile over the message limit"),
                           websocket::close_code::policy_error);
     }
-    absl::StatusOr<Message> profile = Message::from_msgpack(as_bytes(f.body));
-    if (!profile.ok()) return refuse_hello(profile.status(), websocket::close_code::policy_error);
     id_ = std::string(f.id);
     resume_ = std::string(f.resume);
     token_ = std::string(f.token);
     {
       std::lock_guard lock(mu_);
-      profile_ = *std::move(profile);
+      profile_ = ws_wire::message_of(f.body);
       // The welcome goes first, ahead of anything routed to us once attached.
       std::string out;
       ws_wire::append_welcome(out, id_, state().hub->options().max_message_bytes,

@@ -200,7 +200,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       if (!in.str(f.id)) return bad("hello: id must be a str");
       if (!in.str(f.resume)) return bad("hello: resume must be a str");
       if (!in.nil() && !in.str(f.token)) return bad("hello: token must be a str or nil");
-      if (!in.value(f.body)) return bad("hello: profile is missing");
+      if (!in.last(f.body)) return bad("hello: profile is missing");
       return end(in, "hello");
     }
     case Op::join:
@@ -219,7 +219,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       if (!in.str(f.channel)) return bad("send: channel must be a str");
       if (!in.str(f.event)) return bad("send: event must be a str");
       if (!in.boolean(f.echo)) return bad("send: echo must be a bool");
-      if (!in.value(f.body)) return bad("send: body is missing");
+      if (!in.last(f.body)) return bad("send: body is missing");
       f.has_channel = true;
       if (absl::Status s = name("channel", f.channel); !s.ok()) return s;
       if (absl::Status s = name("event", f.event); !s.ok()) return s;
@@ -229,7 +229,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       if (n != 4) return bad("broadcast: expected [5, event, echo, body]");
       if (!in.str(f.event)) return bad("broadcast: event must be a str");
       if (!in.boolean(f.echo)) return bad("broadcast: echo must be a bool");
-      if (!in.value(f.body)) return bad("broadcast: body is missing");
+      if (!in.last(f.body)) return bad("broadcast: body is missing");
       if (absl::Status s = name("event", f.event); !s.ok()) return s;
       return end(in, "broadcast");
     }
@@ -237,7 +237,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       if (n >= 2 && in.uint(f.req)) f.has_req = true;
       if (n != 4 || !f.has_req) return bad("profile: expected [6, req, echo, profile]");
       if (!in.boolean(f.echo)) return bad("profile: echo must be a bool");
-      if (!in.value(f.body)) return bad("profile: profile is missing");
+      if (!in.last(f.body)) return bad("profile: profile is missing");
       return end(in, "profile");
     }
     case Op::members: {
@@ -260,7 +260,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
         return bad("reply: expected [17, req, code, error] or [17, req, 0, \"\", members]");
       }
       f.has_req = true;
-      if (n == 5 && !in.value(f.members)) return bad("reply: members is missing");
+      if (n == 5 && !in.last(f.members)) return bad("reply: members is missing");
       return end(in, "reply");
     }
     case Op::error: {
@@ -280,7 +280,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       } else {
         return bad("message: channel must be a str or nil");
       }
-      if (!in.str(f.event) || !in.str(f.sender) || !in.value(f.body)) {
+      if (!in.str(f.event) || !in.str(f.sender) || !in.last(f.body)) {
         return bad("message: event and sender must be str, then the body");
       }
       if ((f.kind == 1) == f.has_channel) return bad("message: channel is nil exactly for kind 1");
@@ -309,20 +309,19 @@ absl::StatusOr<std::vector<Member>> decode_members(std::string_view members) {
     if (!in.array_header(two) || two != 2 || !in.str(id) || !in.value(data)) {
       return bad("members: each member must be [id, profile]");
     }
-    absl::StatusOr<Message> profile = Message::from_msgpack(
-        std::span<const std::byte>(reinterpret_cast<const std::byte*>(data.data()), data.size()));
-    if (!profile.ok()) return profile.status();
-    out.push_back({std::string(id), *std::move(profile)});
+    out.push_back({std::string(id), message_of(data)});
   }
   return out;
 }
 
-absl::StatusOr<internal::EnvelopePtr> envelope_of(const Frame& f) {
-  absl::StatusOr<Message> body = Message::from_msgpack(
-      std::span<const std::byte>(reinterpret_cast<const std::byte*>(f.body.data()), f.body.size()));
-  if (!body.ok()) return body.status();
+Message message_of(std::string_view value) {
+  return internal::copy_checked_msgpack(
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(value.data()), value.size()));
+}
+
+internal::EnvelopePtr envelope_of(const Frame& f) {
   return internal::Envelope::make(static_cast<internal::EnvelopeKind>(f.kind), f.channel, f.event,
-                                  f.sender, *std::move(body), true);
+                                  f.sender, message_of(f.body), true);
 }
 
 }  // namespace herald::ws_wire

@@ -103,15 +103,18 @@ class FrameSplitter {
   std::size_t size_;
 };
 
-// Parses one well-formed value as a frame. kInvalidArgument naming the field
-// that is wrong (the connection stays: answer with an error / reply).
-// Names are validated (1-255 bytes of UTF-8); body sizes are not.
+// Parses one well-formed value (from FrameSplitter: not walked again) as a frame. kInvalidArgument
+// naming the field that is wrong (the connection stays: answer with an error / reply). Names are
+// validated (1-255 bytes of UTF-8); body sizes are not.
 absl::Status parse_frame(std::string_view value, Frame& out);
 
 // The members of a reply to `members`.
 absl::StatusOr<std::vector<Member>> decode_members(std::string_view members);
 
-// An envelope from a message frame (hub → client).
-absl::StatusOr<internal::EnvelopePtr> envelope_of(const Frame& frame);
+// A body / profile field of a parsed frame as a Message (already checked: copied, not walked).
+Message message_of(std::string_view value);
+
+// An envelope from a parsed message frame (hub → client).
+internal::EnvelopePtr envelope_of(const Frame& frame);
 
 }  // namespace herald::ws_wire

@@ -557,9 +557,7 @@ class Core : public std::enable_shared_from_this<Core> {
       }
       case ws_wire::Op::message: {
         if (phase_ == Phase::hello) break;
-        absl::StatusOr<internal::EnvelopePtr> envelope = ws_wire::envelope_of(f);
-        if (!envelope.ok()) break;
-        if (events) events->deliver(*envelope);
+        if (events) events->deliver(ws_wire::envelope_of(f));
         return;
       }
       default:

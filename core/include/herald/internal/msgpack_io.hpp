@@ -162,6 +162,14 @@ class MsgpackIn {
     p_ = q + n;
     return true;
   }
+  // The last element of a value already known to be well-formed (e.g. by
+  // walk_msgpack): everything left, without walking it again.
+  bool last(std::string_view& bytes) {
+    if (p_ >= end_) return false;
+    bytes = rest();
+    p_ = end_;
+    return true;
+  }
   // Any one well-formed value, as its bytes.
   bool value(std::string_view& bytes) {
     if (p_ >= end_) return false;
