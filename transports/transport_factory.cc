@@ -1,9 +1,9 @@
 // Picks the transport for a URL's scheme: the one place that knows them all.
 #include "herald/internal/text.hpp"
 #include "herald/internal/transport.hpp"
-#include "herald/memory/memory_transport.hpp"
-#include "herald/websocket/ws_transport.hpp"
-#include "herald/zmq/zmq_transport.hpp"
+#include "memory/src/memory_transport.hpp"
+#include "websocket/src/ws_transport.hpp"
+#include "zmq/src/zmq_transport.hpp"
 
 namespace herald::internal {
 

@@ -2,6 +2,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "herald/internal/envelope.hpp"
+#include "herald/internal/hub_access.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/receiver.hpp"
 #include "herald/internal/router.hpp"
@@ -39,7 +40,7 @@ bool same_options(const HubOptions& a, const HubOptions& b) {
 
 }  // namespace
 
-Hub::Hub(Passkey, std::string name, HubOptions options)
+Hub::Hub(std::string name, HubOptions options)
     : name_(std::move(name)),
       options_(std::move(options)),
       router_(std::make_unique<internal::Router>()) {}
@@ -67,7 +68,7 @@ absl::StatusOr<std::shared_ptr<Hub>> Hub::create(std::string_view name, HubOptio
     return absl::AlreadyExistsError(
         internal::cat("herald: hub \"", name, "\" already exists with other options"));
   }
-  auto hub = std::make_shared<Hub>(Passkey{}, std::string(name), std::move(options));
+  auto hub = std::shared_ptr<Hub>(new Hub(std::string(name), std::move(options)));
   d.hubs.emplace(std::string(name), hub);
   return hub;
 }
@@ -77,7 +78,7 @@ std::shared_ptr<Hub> Hub::named(std::string_view name) {
   std::lock_guard lock(d.mu);
   auto it = d.hubs.find(name);
   if (it != d.hubs.end()) return it->second;
-  auto hub = std::make_shared<Hub>(Passkey{}, std::string(name), HubOptions{});
+  auto hub = std::shared_ptr<Hub>(new Hub(std::string(name), HubOptions{}));
   d.hubs.emplace(std::string(name), hub);
   return hub;
 }
@@ -85,70 +86,6 @@ std::shared_ptr<Hub> Hub::named(std::string_view name) {
 std::size_t Hub::connection_count() const { return router_->connection_count(); }
 
 std::vector<std::string> Hub::channels() const { return router_->channels(); }
-
-absl::Status Hub::attach(std::shared_ptr<internal::Receiver> receiver, std::string_view session) {
-  if (options_.enforce_session) {
-    if (session.empty()) {
-      return absl::UnauthenticatedError(
-          internal::cat("herald: hub \"", name_, "\" requires a session token and none was given"));
-    }
-    if (!options_.verify_session(session)) {
-      return absl::UnauthenticatedError(
-          internal::cat("herald: hub \"", name_, "\" rejected the session token"));
-    }
-  }
-  if (!router_->attach(std::move(receiver))) {
-    return absl::AlreadyExistsError(
-        internal::cat("herald: hub \"", name_, "\": a connection with this socket id is attached"));
-  }
-  return absl::OkStatus();
-}
-
-void Hub::detach(const internal::Receiver& receiver) {
-  std::vector<std::string> left = router_->detach(receiver);
-  if (left.empty()) return;
-  Message body = internal::presence_body(receiver.id(), receiver.profile());
-  for (const std::string& channel : left) {
-    auto envelope = internal::Envelope::make(internal::EnvelopeKind::leave, channel,
-                                             "channel:leave", receiver.id(), body, false);
-    router_->route_to_channel(envelope, channel);
-  }
-}
-
-void Hub::send_presence(const internal::Receiver& receiver, std::string_view channel,
-                        std::string_view event, bool echo) {
-  internal::EnvelopeKind kind = event == "channel:join"    ? internal::EnvelopeKind::join
-                                : event == "channel:leave" ? internal::EnvelopeKind::leave
-                                                           : internal::EnvelopeKind::update;
-  auto envelope =
-      internal::Envelope::make(kind, channel, event, receiver.id(),
-                               internal::presence_body(receiver.id(), receiver.profile()), echo);
-  router_->route_to_channel(envelope, channel);
-}
-
-absl::Status Hub::join(const internal::Receiver& receiver, std::string_view channel, bool echo) {
-  if (router_->join(receiver, channel)) send_presence(receiver, channel, "channel:join", echo);
-  return absl::OkStatus();
-}
-
-absl::Status Hub::leave(const internal::Receiver& receiver, std::string_view channel, bool echo) {
-  // The members before it left, so that the leaver itself hears it when echo is on.
-  internal::Router::Snapshot before = router_->leave(receiver, channel);
-  if (!before) return absl::OkStatus();
-  auto envelope = internal::Envelope::make(
-      internal::EnvelopeKind::leave, channel, "channel:leave", receiver.id(),
-      internal::presence_body(receiver.id(), receiver.profile()), echo);
-  for (const auto& entry : *before) {
-    if (envelope->reaches(entry.id)) entry.receiver->deliver(envelope);
-  }
-  return absl::OkStatus();
-}
-
-void Hub::update_profile(const internal::Receiver& receiver, bool echo) {
-  for (const std::string& channel : router_->channels_of(receiver)) {
-    send_presence(receiver, channel, "channel:update", echo);
-  }
-}
 
 std::vector<Member> Hub::members(std::string_view channel) const {
   std::vector<Member> out;
@@ -160,6 +97,76 @@ std::vector<Member> Hub::members(std::string_view channel) const {
   return out;
 }
 
-void Hub::route(const internal::EnvelopePtr& envelope) { router_->route(envelope); }
-
 }  // namespace herald
+
+namespace herald::internal {
+
+absl::Status HubAccess::attach(Hub& hub, std::shared_ptr<Receiver> receiver,
+                               std::string_view session) {
+  if (hub.options_.enforce_session) {
+    if (session.empty()) {
+      return absl::UnauthenticatedError(
+          cat("herald: hub \"", hub.name_, "\" requires a session token and none was given"));
+    }
+    if (!hub.options_.verify_session(session)) {
+      return absl::UnauthenticatedError(
+          cat("herald: hub \"", hub.name_, "\" rejected the session token"));
+    }
+  }
+  if (!hub.router_->attach(std::move(receiver))) {
+    return absl::AlreadyExistsError(
+        cat("herald: hub \"", hub.name_, "\": a connection with this socket id is attached"));
+  }
+  return absl::OkStatus();
+}
+
+void HubAccess::detach(Hub& hub, const Receiver& receiver) {
+  std::vector<std::string> left = hub.router_->detach(receiver);
+  if (left.empty()) return;
+  Message body = presence_body(receiver.id(), receiver.profile());
+  for (const std::string& channel : left) {
+    auto envelope =
+        Envelope::make(EnvelopeKind::leave, channel, "channel:leave", receiver.id(), body, false);
+    hub.router_->route_to_channel(envelope, channel);
+  }
+}
+
+void HubAccess::send_presence(Hub& hub, const Receiver& receiver, std::string_view channel,
+                              std::string_view event, bool echo) {
+  EnvelopeKind kind = event == "channel:join"    ? EnvelopeKind::join
+                      : event == "channel:leave" ? EnvelopeKind::leave
+                                                 : EnvelopeKind::update;
+  auto envelope = Envelope::make(kind, channel, event, receiver.id(),
+                                 presence_body(receiver.id(), receiver.profile()), echo);
+  hub.router_->route_to_channel(envelope, channel);
+}
+
+absl::Status HubAccess::join(Hub& hub, const Receiver& receiver, std::string_view channel,
+                             bool echo) {
+  if (hub.router_->join(receiver, channel))
+    send_presence(hub, receiver, channel, "channel:join", echo);
+  return absl::OkStatus();
+}
+
+absl::Status HubAccess::leave(Hub& hub, const Receiver& receiver, std::string_view channel,
+                              bool echo) {
+  // The members before it left, so that the leaver itself hears it when echo is on.
+  Router::Snapshot before = hub.router_->leave(receiver, channel);
+  if (!before) return absl::OkStatus();
+  auto envelope = Envelope::make(EnvelopeKind::leave, channel, "channel:leave", receiver.id(),
+                                 presence_body(receiver.id(), receiver.profile()), echo);
+  for (const auto& entry : *before) {
+    if (envelope->reaches(entry.id)) entry.receiver->deliver(envelope);
+  }
+  return absl::OkStatus();
+}
+
+void HubAccess::update_profile(Hub& hub, const Receiver& receiver, bool echo) {
+  for (const std::string& channel : hub.router_->channels_of(receiver)) {
+    send_presence(hub, receiver, channel, "channel:update", echo);
+  }
+}
+
+void HubAccess::route(Hub& hub, const EnvelopePtr& envelope) { hub.router_->route(envelope); }
+
+}  // namespace herald::internal

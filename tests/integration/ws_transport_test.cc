@@ -20,6 +20,7 @@
 
 #include "../../transports/websocket/src/wire.hpp"
 #include "herald/herald.hpp"
+#include "herald/internal/hub_access.hpp"
 #include "herald/internal/receiver.hpp"
 #include "herald/session_token.hpp"
 #include "herald/websocket/gateway.hpp"
@@ -361,7 +362,7 @@ TEST(WsTransport, AnIdInUseIsARefusalWithItsOwnCode) {
   gateway.reset();  // close 1001: the client reconnects
   ASSERT_TRUE(eventually([&] { return !rt->is_connected() && hub->connection_count() == 0; }));
   auto holder = std::make_shared<IdHolder>(rt->get_socket_id());
-  ASSERT_TRUE(hub->attach(holder, "").ok());
+  ASSERT_TRUE(herald::internal::HubAccess::attach(*hub, holder, "").ok());
   gateway = start_gateway(hub, port);
   ASSERT_NE(gateway, nullptr);
   auto refused = [&] {
@@ -377,7 +378,7 @@ TEST(WsTransport, AnIdInUseIsARefusalWithItsOwnCode) {
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(attempts.load(), attempts_then);
   EXPECT_FALSE(rt->is_connected());
-  hub->detach(*holder);
+  herald::internal::HubAccess::detach(*hub, *holder);
 }
 
 // ---------------------------------------------------------------- other refusals

@@ -1,8 +1,8 @@
-#include "herald/internal/backoff.hpp"
+#include "herald/network/backoff.hpp"
 
 #include <gtest/gtest.h>
 
-namespace herald::internal {
+namespace herald::network {
 namespace {
 
 using std::chrono::milliseconds;
@@ -41,4 +41,4 @@ TEST(Backoff, NeverWaitsLongerThanFiveSecondsUnlessTheBaseIsLonger) {
 }
 
 }  // namespace
-}  // namespace herald::internal
+}  // namespace herald::network

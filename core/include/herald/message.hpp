@@ -162,7 +162,7 @@ class Message {
 
   // Copies `bytes` after checking that they hold exactly one well-formed
   // msgpack value (kInvalidArgument otherwise, saying where it went wrong).
-  static absl::StatusOr<Message> from_msgpack(std::span<const std::byte> bytes);
+  [[nodiscard]] static absl::StatusOr<Message> from_msgpack(std::span<const std::byte> bytes);
 
   // Decodes the body; throws herald::DecodeError when it does not hold a T.
   template <class T>

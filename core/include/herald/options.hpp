@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "herald/limits.hpp"
+
 namespace herald {
 
 // Where listeners run.
@@ -29,10 +31,10 @@ struct Options {
   bool echo_messages = true;       // messages from this connection come back to it
   bool auto_join_channels = true;  // rejoin joined channels after a reconnect / open()
   bool buffer_messages = true;     // while disconnected: buffer (bounded) instead of drop
-  std::size_t max_buffered_messages = 10'000;
+  std::size_t max_buffered_messages = limits::kDefaultMaxBufferedMessages;
   std::string session = {};  // session token; empty = no session
   Dispatch dispatch = Dispatch::immediate;
-  std::size_t inbox_capacity = 65'536;  // messages waiting for dispatch
+  std::size_t inbox_capacity = limits::kDefaultInboxCapacity;  // messages waiting for dispatch
   Overflow overflow = Overflow::block;
   std::chrono::milliseconds reconnection_delay{1000};
   std::chrono::milliseconds timeout{20000};  // connect / request timeout

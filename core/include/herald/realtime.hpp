@@ -51,12 +51,12 @@ class Realtime {
 
   // ---- Messages ----
   // `message`: a Message, or any value Message::of accepts.
-  absl::Status send(std::string_view channel, std::string_view event, const auto& message,
-                    std::optional<bool> echo = std::nullopt) {
+  [[nodiscard]] absl::Status send(std::string_view channel, std::string_view event,
+                                  const auto& message, std::optional<bool> echo = std::nullopt) {
     return send_message(channel, event, Message::of(message), echo);
   }
-  absl::Status broadcast(std::string_view event, const auto& message,
-                         std::optional<bool> echo = std::nullopt) {
+  [[nodiscard]] absl::Status broadcast(std::string_view event, const auto& message,
+                                       std::optional<bool> echo = std::nullopt) {
     return broadcast_message(event, Message::of(message), echo);
   }
 
@@ -73,22 +73,25 @@ class Realtime {
   std::vector<ListenerId> get_listeners() const;  // every event listener, then any-listeners
 
   // ---- Channels ----
-  absl::Status join(std::string_view channel, std::optional<bool> echo = std::nullopt);
-  absl::Status leave(std::string_view channel, std::optional<bool> echo = std::nullopt);
+  [[nodiscard]] absl::Status join(std::string_view channel,
+                                  std::optional<bool> echo = std::nullopt);
+  [[nodiscard]] absl::Status leave(std::string_view channel,
+                                   std::optional<bool> echo = std::nullopt);
   std::vector<std::string> channels() const;  // joined, sorted
 
   // ---- Presence ----
-  absl::Status update_profile(const auto& data, std::optional<bool> echo = std::nullopt) {
+  [[nodiscard]] absl::Status update_profile(const auto& data,
+                                            std::optional<bool> echo = std::nullopt) {
     return update_profile_message(Message::of(data), echo);
   }
-  absl::StatusOr<std::vector<Member>> get_members(std::string_view channel);
+  [[nodiscard]] absl::StatusOr<std::vector<Member>> get_members(std::string_view channel);
   ListenerId on_join(Listener listener);    // = on("channel:join", ...)
   ListenerId on_leave(Listener listener);   // = on("channel:leave", ...)
   ListenerId on_update(Listener listener);  // = on("channel:update", ...)
 
   // ---- Connection ----
-  absl::Status open();  // (re)connect after close()
-  void close();         // no reconnect until open()
+  [[nodiscard]] absl::Status open();  // (re)connect after close()
+  void close();                       // no reconnect until open()
   bool is_connected() const;
   std::string get_socket_id() const;  // unique per connection
   // A handler registered after the fact still hears about it: on_connect runs

@@ -23,7 +23,8 @@ std::string make_session_token(std::string_view secret, std::string_view subject
 // The token's subject when its HS256 signature matches `secret`, and it has
 // not expired ("exp") and is already valid ("nbf"). kUnauthenticated, saying
 // why, otherwise.
-absl::StatusOr<std::string> verify_session_token(std::string_view secret, std::string_view token);
+[[nodiscard]] absl::StatusOr<std::string> verify_session_token(std::string_view secret,
+                                                               std::string_view token);
 
 // For HubOptions::verify_session and the brokers: accepts exactly the tokens
 // verify_session_token accepts.
@@ -31,6 +32,6 @@ std::function<bool(std::string_view)> session_verifier(std::string secret);
 
 // Reads a secret from a file (trailing newline removed). kNotFound /
 // kInvalidArgument (empty) with the path in the message.
-absl::StatusOr<std::string> read_secret_file(const std::string& path);
+[[nodiscard]] absl::StatusOr<std::string> read_secret_file(const std::string& path);
 
 }  // namespace herald

@@ -1,8 +1,9 @@
-#include "herald/memory/memory_transport.hpp"
+#include "memory_transport.hpp"
 
 #include <atomic>
 
 #include "herald/hub.hpp"
+#include "herald/internal/hub_access.hpp"
 
 namespace herald::memory {
 namespace {
@@ -19,11 +20,11 @@ class MemoryTransport final : public internal::Transport {
     std::shared_ptr<internal::TransportEvents> events = events_.lock();
     if (!events) return;
     receiver_ = events.get();
-    absl::Status status = hub_->attach(events, session_);
+    absl::Status status = internal::HubAccess::attach(*hub_, events, session_);
     if (status.ok()) {
       attached_.store(true);
       for (const auto& restore : events->channels_to_restore()) {
-        (void)hub_->join(*receiver_, restore.channel, restore.echo);
+        (void)internal::HubAccess::join(*hub_, *receiver_, restore.channel, restore.echo);
       }
       events->transport_connected();
     } else {
@@ -32,22 +33,22 @@ class MemoryTransport final : public internal::Transport {
   }
 
   void close() override {
-    if (attached_.exchange(false)) hub_->detach(*receiver_);
+    if (attached_.exchange(false)) internal::HubAccess::detach(*hub_, *receiver_);
   }
 
   absl::Status join(std::string_view channel, bool echo) override {
-    return hub_->join(*receiver_, channel, echo);
+    return internal::HubAccess::join(*hub_, *receiver_, channel, echo);
   }
   absl::Status leave(std::string_view channel, bool echo) override {
-    return hub_->leave(*receiver_, channel, echo);
+    return internal::HubAccess::leave(*hub_, *receiver_, channel, echo);
   }
   absl::Status publish(const internal::EnvelopePtr& envelope) override {
-    hub_->route(envelope);
+    internal::HubAccess::route(*hub_, envelope);
     return absl::OkStatus();
   }
   std::size_t max_message_bytes() const override { return hub_->options().max_message_bytes; }
   absl::Status update_profile(const Message&, bool echo) override {
-    hub_->update_profile(*receiver_, echo);
+    internal::HubAccess::update_profile(*hub_, *receiver_, echo);
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<Member>> get_members(std::string_view channel) override {

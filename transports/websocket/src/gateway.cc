@@ -14,6 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "herald/internal/envelope.hpp"
+#include "herald/internal/hub_access.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/receiver.hpp"
 #include "herald/internal/text.hpp"
@@ -34,7 +35,7 @@ namespace {
 
 constexpr auto kHardCloseAfter = 1000ms;  // a peer that does not take our close frame
 constexpr std::size_t kMaxCoalescedBytes = 1u << 20;
-constexpr std::size_t kMaxChannelsPerConnection = 65'536;  // as the ZeroMQ broker
+using limits::kMaxChannelsPerConnection;
 
 std::string_view text_of(const absl::Status& s) { return {s.message().data(), s.message().size()}; }
 
@@ -330,8 +331,8 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
         } else if (f.op == ws_wire::Op::leave) {
           joined_.erase(f.channel);
         }
-        absl::Status s = f.op == ws_wire::Op::join ? state().hub->join(*this, f.channel, f.echo)
-                                                   : state().hub->leave(*this, f.channel, f.echo);
+        absl::Status s = f.op == ws_wire::Op::join ? internal::HubAccess::join(*state().hub, *this, f.channel, f.echo)
+                                                   : internal::HubAccess::leave(*state().hub, *this, f.channel, f.echo);
         std::string out;
         ws_wire::append_reply(out, f.req, s);
         return send_control(std::move(out));
@@ -341,7 +342,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
         if (!body_fits(f, "body")) return;
         const auto kind = f.op == ws_wire::Op::send ? internal::EnvelopeKind::message
                                                     : internal::EnvelopeKind::broadcast;
-        state().hub->route(internal::Envelope::make(kind, f.channel, f.event, id_,
+        internal::HubAccess::route(*state().hub, internal::Envelope::make(kind, f.channel, f.event, id_,
                                                     ws_wire::message_of(f.body), f.echo));
         counters().messages_routed.fetch_add(1, std::memory_order_relaxed);
         return;
@@ -352,7 +353,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
           std::lock_guard lock(mu_);
           profile_ = ws_wire::message_of(f.body);
         }
-        state().hub->update_profile(*this, f.echo);
+        internal::HubAccess::update_profile(*state().hub, *this, f.echo);
         std::string out;
         ws_wire::append_reply(out, f.req, absl::OkStatus());
         return send_control(std::move(out));
@@ -437,7 +438,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
                               static_cast<std::uint64_t>(state().options.idle_timeout.count() / 2));
       queue_.push_back(Outgoing{{}, std::move(out)});
     }
-    absl::Status attached = state().hub->attach(shared_from_this(), token_);
+    absl::Status attached = internal::HubAccess::attach(*state().hub, shared_from_this(), token_);
     if (attached.code() == absl::StatusCode::kAlreadyExists) {
       std::shared_ptr<WsSession> old;
       {
@@ -447,7 +448,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
       }
       if (old != nullptr && old.get() != this && old->resume_matches(resume_)) {
         old->replaced();
-        attached = state().hub->attach(shared_from_this(), token_);
+        attached = internal::HubAccess::attach(*state().hub, shared_from_this(), token_);
       }
     }
     if (!attached.ok()) {
@@ -665,7 +666,7 @@ class WsSession final : public internal::Receiver, public std::enable_shared_fro
  private:
   void detach() {
     if (attached_.exchange(false)) {
-      state().hub->detach(*this);
+      internal::HubAccess::detach(*state().hub, *this);
       counters().connections.fetch_sub(1, std::memory_order_relaxed);
     }
   }

@@ -1,6 +1,6 @@
 #include "wire.hpp"
 
-#include "herald/internal/msgpack_io.hpp"
+#include "herald/network/msgpack_io.hpp"
 #include "herald/internal/msgpack_walk.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
@@ -8,8 +8,8 @@
 namespace herald::ws_wire {
 
 using internal::cat;
-using internal::MsgpackIn;
-using internal::MsgpackOut;
+using network::MsgpackIn;
+using network::MsgpackOut;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "herald/websocket/ws_transport.hpp"
+#include "ws_transport.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "herald/hub.hpp"
-#include "herald/internal/backoff.hpp"
-#include "herald/internal/io_thread.hpp"
-#include "herald/internal/pending_request.hpp"
+#include "herald/network/backoff.hpp"
+#include "herald/network/io_thread.hpp"
+#include "herald/network/pending_request.hpp"
 #include "herald/internal/text.hpp"
 #include "wire.hpp"
 
@@ -37,7 +37,7 @@ namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using internal::cat;
-using internal::PendingRequest;
+using network::PendingRequest;
 using namespace std::chrono_literals;
 
 // Sends waiting to be written, at most; past it a sender (not the I/O thread)
@@ -51,7 +51,7 @@ constexpr std::size_t kWriteBufferBytes = 64 * 1024;
 constexpr std::size_t kCoalescingSlack = 1u << 20;
 // A buffer grown past this by a burst is given back once written.
 constexpr std::size_t kKeepCapacity = 1u << 20;
-constexpr std::size_t kDefaultMaxMessageBytes = 1u << 20;
+using limits::kDefaultMaxMessageBytes;
 constexpr auto kDefaultIdleTimeout = 30000ms;
 
 std::size_t read_limit(std::size_t max_message_bytes) {
@@ -894,7 +894,7 @@ class Core : public std::enable_shared_from_this<Core> {
   const std::string resume_;
   std::string socket_id_;
 
-  internal::IoThread io_thread_{[this] { run(); }, [this] { wake_for_stop(); }};
+  network::IoThread io_thread_{[this] { run(); }, [this] { wake_for_stop(); }};
 
   // Shared with API threads, under mu_.
   std::mutex mu_;
@@ -921,7 +921,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::uint64_t timer_seq_ = 0;
   std::shared_ptr<Link> link_;
   Phase phase_ = Phase::connecting;
-  internal::Backoff backoff_;
+  network::Backoff backoff_;
   absl::Status refusal_hint_;  // an error frame that announced a refusal
   std::size_t rejoins_left_ = 0;
   bool writes_pending_ = false;  // pending_ may be written (ready, or flushing on close)

@@ -85,7 +85,7 @@ struct ZmqBroker::State {
   std::unordered_map<std::string, std::string> by_socket_id;  // socket id -> routing id
   internal::NameMap<std::set<std::string>> members;           // channel -> socket ids
   static constexpr std::size_t kMaxSessions = 100'000;
-  static constexpr std::size_t kMaxChannelsPerSession = 65'536;
+  static constexpr std::size_t kMaxChannelsPerSession = limits::kMaxChannelsPerConnection;
 
   // Readable from any thread.
   std::atomic<std::size_t> session_count{0};

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "herald/internal/msgpack_io.hpp"
+#include "herald/network/msgpack_io.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
 
@@ -40,8 +40,8 @@ namespace {
 
 std::size_t write(char* out, std::uint8_t kind, std::string_view channel, bool has_channel,
                   std::string_view event, std::string_view sender, bool echo, std::uint64_t seq) {
-  internal::FixedSink sink{out};
-  internal::BasicMsgpackOut o(sink);
+  network::FixedSink sink{out};
+  network::BasicMsgpackOut o(sink);
   o.byte(0x97);  // fixarray of 7
   o.byte(kVersion);
   o.byte(kind);
@@ -83,7 +83,7 @@ absl::Status bad(std::string_view why) {
 
 absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
                                std::size_t max_body_bytes) {
-  internal::MsgpackIn in(message);
+  network::MsgpackIn in(message);
   std::uint32_t n = 0;
   std::uint64_t version = 0, kind_number = 0, seq = 0;
   std::string_view channel, event, sender;

@@ -1,4 +1,4 @@
-#include "herald/zmq/zmq_transport.hpp"
+#include "zmq_transport.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -17,10 +17,10 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "herald/hub.hpp"
-#include "herald/internal/backoff.hpp"
-#include "herald/internal/io_thread.hpp"
+#include "herald/network/backoff.hpp"
+#include "herald/network/io_thread.hpp"
 #include "herald/internal/names.hpp"
-#include "herald/internal/pending_request.hpp"
+#include "herald/network/pending_request.hpp"
 #include "herald/internal/text.hpp"
 #include "wire.hpp"
 
@@ -53,7 +53,7 @@ struct StringWriter {
 
 bool reference(msgpack::type::object_type, std::size_t, void*) { return true; }
 
-using internal::PendingRequest;
+using network::PendingRequest;
 
 struct Command {
   enum class Type { join, leave, profile, members } type;
@@ -784,7 +784,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::string socket_id_;
   int wake_fd_ = -1;
 
-  internal::IoThread io_thread_{[this] { run(); }, [this] { wake(); }};
+  network::IoThread io_thread_{[this] { run(); }, [this] { wake(); }};
 
   std::mutex commands_mu_;
   std::deque<Command> commands_;
@@ -793,7 +793,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::unique_ptr<zmq::socket_t> pub_;
   internal::NameMap<std::uint64_t> seqs_;  // per topic, under pub_mu_
 
-  std::atomic<std::size_t> max_message_bytes_{1 << 20};
+  std::atomic<std::size_t> max_message_bytes_{limits::kDefaultMaxMessageBytes};
   std::atomic<std::uint64_t> malformed_{0};
   std::atomic<std::uint64_t> lost_{0};
 
@@ -816,7 +816,7 @@ class Core : public std::enable_shared_from_this<Core> {
   bool handshake_ok_ = false;
   int handshake_failures_ = 0;
   bool backpressured_ = false;
-  internal::Backoff backoff_{options_.reconnection_delay};
+  network::Backoff backoff_{options_.reconnection_delay};
   internal::NameMap<std::uint64_t> last_seq_;
   zmq::message_t topic_frame_;
   zmq::message_t message_frame_;

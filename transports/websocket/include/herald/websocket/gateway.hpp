@@ -76,8 +76,8 @@ class WsGateway {
  public:
   // Binds host:port and starts accepting. kInvalidArgument for a bad host or
   // option, kUnavailable when the address cannot be bound (says why).
-  static absl::StatusOr<std::unique_ptr<WsGateway>> start(std::shared_ptr<Hub> hub,
-                                                          WsGatewayOptions options = {});
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<WsGateway>> start(
+      std::shared_ptr<Hub> hub, WsGatewayOptions options = {});
   ~WsGateway();
   WsGateway(const WsGateway&) = delete;
   WsGateway& operator=(const WsGateway&) = delete;

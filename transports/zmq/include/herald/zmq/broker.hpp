@@ -25,6 +25,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "herald/limits.hpp"
 
 namespace herald {
 
@@ -33,7 +34,8 @@ struct ZmqBrokerOptions {
   std::string endpoint = "tcp://127.0.0.1:0";
   // Non-empty: clients must present an HS256 JWT signed with it.
   std::string session_secret = {};
-  std::size_t max_message_bytes = 1 << 20;  // larger frames drop the sender (ZMQ_MAXMSGSIZE)
+  std::size_t max_message_bytes =
+      limits::kDefaultMaxMessageBytes;  // larger frames drop the sender (ZMQ_MAXMSGSIZE)
   // A client silent for this long (no ping) is gone: it leaves its channels.
   std::chrono::milliseconds session_timeout{5000};
   int high_water_mark = 100'000;  // per peer, each direction; drops are seen by receivers as gaps
@@ -62,7 +64,7 @@ class ZmqBroker {
   // Binds and starts serving. kInvalidArgument for a bad endpoint,
   // kUnavailable when the ports cannot be bound, kFailedPrecondition if
   // already started.
-  absl::Status start();
+  [[nodiscard]] absl::Status start();
   void stop();  // idempotent
 
   int port() const;         // the control port P (after start)

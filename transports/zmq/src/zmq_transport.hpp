@@ -1,4 +1,4 @@
-// herald/zmq/zmq_transport.hpp — the zmq:// transport.
+// zmq_transport.hpp — the zmq:// transport (internal: reached through transport_factory.cc).
 //
 // `zmq://HOST:PORT` talks to a ZmqBroker (broker.hpp): a DEALER to its
 // control port P, a PUB to P+1 and a SUB to P+2, owned by one I/O thread per

@@ -1,4 +1,4 @@
-// herald/internal/backoff.hpp — Backoff: when a network transport tries to
+// herald/network/backoff.hpp — Backoff: when a network transport tries to
 // reconnect again.
 //
 // One policy for every transport: the delay before the next attempt is
@@ -18,7 +18,7 @@
 #include <algorithm>
 #include <chrono>
 
-namespace herald::internal {
+namespace herald::network {
 
 class Backoff {
  public:
@@ -46,4 +46,4 @@ class Backoff {
   int attempts_ = 0;
 };
 
-}  // namespace herald::internal
+}  // namespace herald::network

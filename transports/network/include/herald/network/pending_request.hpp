@@ -1,4 +1,4 @@
-// herald/internal/pending_request.hpp — PendingRequest: a request an API
+// herald/network/pending_request.hpp — PendingRequest: a request an API
 // thread hands to a network transport's I/O thread, and waits for.
 //
 //   auto request = std::make_shared<PendingRequest>();
@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "herald/hub.hpp"
 
-namespace herald::internal {
+namespace herald::network {
 
 class PendingRequest {
  public:
@@ -55,4 +55,4 @@ class PendingRequest {
   std::vector<Member> members_;
 };
 
-}  // namespace herald::internal
+}  // namespace herald::network

@@ -1,4 +1,4 @@
-// herald/websocket/ws_transport.hpp — the ws:// transport.
+// ws_transport.hpp — the ws:// transport (internal: reached through transport_factory.cc).
 //
 // `ws://HOST:PORT[/PATH]` talks to a herald hub (a WsGateway, gateway.hpp) in
 // its native protocol (docs/PROTOCOL.md, "ws://"): one WebSocket connection,

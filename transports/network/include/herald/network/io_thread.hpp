@@ -1,4 +1,4 @@
-// herald/internal/io_thread.hpp — IoThread: the lifecycle of a network
+// herald/network/io_thread.hpp — IoThread: the lifecycle of a network
 // transport's one I/O thread, for Transport::open() / close() called from any
 // thread — the I/O thread itself included (a listener or handler running on
 // it).
@@ -76,7 +76,7 @@
 #include <thread>
 #include <utility>
 
-namespace herald::internal {
+namespace herald::network {
 
 class IoThread {
  public:
@@ -199,4 +199,4 @@ class IoThread {
   std::atomic<bool> restart_{false};
 };
 
-}  // namespace herald::internal
+}  // namespace herald::network

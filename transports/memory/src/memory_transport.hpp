@@ -1,4 +1,4 @@
-// herald/memory/memory_transport.hpp — the mem:// transport.
+// memory_transport.hpp — the mem:// transport (internal: reached through transport_factory.cc).
 //
 // `mem://NAME` attaches the connection to the in-process Hub named NAME
 // (`mem://` = the default hub, named ""). Everything happens on the calling

@@ -1,4 +1,4 @@
-// herald/internal/msgpack_io.hpp — the few msgpack types wire headers hold,
+// herald/network/msgpack_io.hpp — the few msgpack types wire headers hold,
 // read and written without allocating. Used by the transports' codecs
 // (docs/PROTOCOL.md); bodies are never decoded here, only skipped or copied.
 #pragma once
@@ -12,7 +12,7 @@
 
 #include "herald/internal/msgpack_walk.hpp"
 
-namespace herald::internal {
+namespace herald::network {
 
 // Writes into a caller's buffer that is large enough by construction.
 struct FixedSink {
@@ -173,8 +173,8 @@ class MsgpackIn {
   // Any one well-formed value, as its bytes.
   bool value(std::string_view& bytes) {
     if (p_ >= end_) return false;
-    MsgpackWalkResult r =
-        walk_msgpack(std::span<const std::byte>(reinterpret_cast<const std::byte*>(p_), end_ - p_));
+    internal::MsgpackWalkResult r = internal::walk_msgpack(
+        std::span<const std::byte>(reinterpret_cast<const std::byte*>(p_), end_ - p_));
     if (!r.error.empty()) return false;
     bytes = std::string_view(p_, r.offset);
     p_ += r.offset;
@@ -192,4 +192,4 @@ class MsgpackIn {
   const char* end_;
 };
 
-}  // namespace herald::internal
+}  // namespace herald::network
