@@ -1,8 +1,11 @@
-// herald — the command-line tool: run a broker, mint session tokens.
+// herald — the command-line tool: run a hub or a broker, mint session tokens,
+// publish and subscribe from a shell.
 //
 //   herald hub --ws HOST:PORT [--session-secret FILE] ...
 //   herald broker --zmq tcp://HOST:PORT [--session-secret FILE] ...
 //   herald token --secret FILE --sub ID [--ttl 1h]
+//   herald pub URL CHANNEL EVENT JSON [--broadcast] [--no-echo]
+//   herald sub URL CHANNEL... [--all]
 #include <algorithm>
 #include <atomic>
 #include <chrono>

@@ -1,59 +1,17 @@
+// Connection: state, the transport's events, open / close, sending, handlers
+// and stats. The dispatcher role and poll() are in connection_dispatch.cc,
+// membership and its ordering in connection_membership.cc, the buffering
+// policy while disconnected in offline_buffer.cc.
 #include "herald/internal/connection.hpp"
 
-#include <random>
 #include <stdexcept>
 
 #include "herald/internal/names.hpp"
+#include "herald/internal/socket_id.hpp"
 #include "herald/internal/text.hpp"
+#include "herald/internal/thread_role.hpp"
 
 namespace herald::internal {
-namespace {
-
-// >0 while this thread runs listeners (of any connection). Such a thread never
-// waits for room in an inbox: whatever it would wait for may be waiting for it.
-thread_local int t_dispatch_depth = 0;
-// Set once this thread has polled a queued connection (see wait_policy()).
-thread_local bool t_polls_queued = false;
-
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-// 20 characters of base64url, like Socket.IO ids: a per-process random part
-// mixed with a counter, so ids never repeat within a process and are unlikely
-// to repeat across processes.
-std::string make_socket_id() {
-  static const std::uint64_t seed = [] {
-    std::random_device rd;
-    return (std::uint64_t{rd()} << 32) ^ rd();
-  }();
-  static std::atomic<std::uint64_t> counter{0};
-  std::uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
-  std::uint8_t bytes[15];
-  std::uint64_t a = mix(seed ^ n);
-  std::uint64_t b = mix(seed + 0x632be59bd9b4e019ull) ^ n;
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<std::uint8_t>(a >> (8 * i));
-  for (int i = 0; i < 7; ++i) bytes[8 + i] = static_cast<std::uint8_t>(b >> (8 * i));
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string id;
-  id.reserve(20);
-  for (int i = 0; i < 15; i += 3) {
-    std::uint32_t v =
-        (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
-    for (int k = 3; k >= 0; --k) id.push_back(kAlphabet[(v >> (6 * k)) & 63]);
-  }
-  return id;
-}
-
-void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
-  counter.fetch_add(n, std::memory_order_relaxed);
-}
-
-}  // namespace
 
 std::shared_ptr<Connection> Connection::create(std::string_view url_text, Options options) {
   absl::StatusOr<Url> url = parse_url(url_text);
@@ -75,6 +33,7 @@ Connection::Connection(std::string socket_id, Options options)
     : socket_id_(std::move(socket_id)),
       options_(std::move(options)),
       inbox_(options_.inbox_capacity, options_.overflow),
+      offline_(options_.buffer_messages, options_.max_buffered_messages),
       error_sink_([this](const absl::Status& status) { report_error(status); }) {}
 
 Connection::~Connection() = default;
@@ -102,7 +61,7 @@ absl::Status Connection::usable(std::string_view operation) const {
 
 absl::Status Connection::await_connected(std::string_view operation) {
   if (state() == State::connected) return absl::OkStatus();
-  if (t_dispatch_depth > 0 || t_on_transport_thread) {
+  if (!may_wait()) {
     // A listener may be running on the transport's own thread: waiting here
     // could wait for ourselves.
     return absl::UnavailableError(
@@ -124,19 +83,6 @@ absl::Status Connection::await_connected(std::string_view operation) {
 bool Connection::ready_for_more() const noexcept {
   return options_.dispatch != Dispatch::queued || options_.overflow != Overflow::block ||
          inbox_.depth() < options_.inbox_capacity;
-}
-
-std::vector<TransportEvents::ChannelToRestore> Connection::channels_to_restore() {
-  std::lock_guard lock(mu_);
-  std::vector<ChannelToRestore> out;
-  // On the first connection these are joins made while connecting: always
-  // applied. On a reconnect, auto_join_channels decides.
-  if (!options_.auto_join_channels && ever_connected_) {
-    joined_.clear();
-    return out;
-  }
-  for (const auto& [channel, echo] : joined_) out.push_back({channel, echo});
-  return out;
 }
 
 void Connection::transport_connected() {
@@ -165,7 +111,7 @@ void Connection::flush_buffered() {
     EnvelopePtr next;
     {
       std::lock_guard lock(mu_);
-      if (buffered_.empty() || state() == State::closed) {
+      if (offline_.empty() || state() == State::closed) {
         flushing_ = false;
         State expected = State::connecting;
         if (!state_.compare_exchange_strong(expected, State::connected)) {
@@ -174,9 +120,7 @@ void Connection::flush_buffered() {
         }
         return;
       }
-      next = std::move(buffered_.front());
-      buffered_.pop_front();
-      buffered_count_.store(buffered_.size(), std::memory_order_relaxed);
+      next = offline_.pop();
     }
     absl::Status status = transport_->publish(next);
     if (!status.ok()) report_error(status);
@@ -251,9 +195,7 @@ void Connection::close() {
   if (transport_) transport_->close();
   {
     std::lock_guard lock(mu_);
-    bump(dropped_closed_, buffered_.size());
-    buffered_.clear();
-    buffered_count_.store(0, std::memory_order_relaxed);
+    bump(dropped_closed_, offline_.clear());
     flushing_ = false;
   }
   state_cv_.notify_all();
@@ -331,266 +273,14 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
       return rejected(usable("send"));
     }
     if (s == State::connected && !flushing_ && attempt < 2) continue;  // reconnected meanwhile
-    if (!options_.buffer_messages) {
-      bump(dropped_unavailable_);
-      return absl::UnavailableError(internal::cat("herald: not connected; message for event \"",
-                                                  event,
-                                                  "\" dropped (Options::buffer_messages is off)"));
+    absl::Status kept = offline_.push(std::move(envelope), event);
+    if (!kept.ok()) {
+      bump(absl::IsUnavailable(kept) ? dropped_unavailable_ : dropped_buffer_full_);
+      return kept;
     }
-    if (buffered_.size() >= options_.max_buffered_messages) {
-      bump(dropped_buffer_full_);
-      return absl::ResourceExhaustedError(internal::cat(
-          "herald: not connected and ", buffered_.size(),
-          " messages are already buffered (Options::max_buffered_messages); message for event \"",
-          event, "\" dropped"));
-    }
-    buffered_.push_back(std::move(envelope));
-    buffered_count_.store(buffered_.size(), std::memory_order_relaxed);
     bump(sent_);
     return absl::OkStatus();
   }
-}
-
-// ---------------------------------------------------------------- receiving
-
-bool Connection::try_become_dispatcher() noexcept {
-  std::thread::id expected{};
-  return dispatcher_.compare_exchange_strong(expected, std::this_thread::get_id(),
-                                             std::memory_order_seq_cst);
-}
-
-Inbox::Wait Connection::wait_policy() const noexcept {
-  const auto self = std::this_thread::get_id();
-  if (t_dispatch_depth > 0 || t_on_transport_thread ||
-      poller_.load(std::memory_order_relaxed) == self ||
-      dispatcher_.load(std::memory_order_relaxed) == self) {
-    return Inbox::Wait::never;
-  }
-  // A thread that polls some queued connection may be what another inbox's
-  // consumer waits for: it waits a little, then overfills, never forever.
-  return t_polls_queued ? Inbox::Wait::bounded : Inbox::Wait::unbounded;
-}
-
-void Connection::deliver(const EnvelopePtr& envelope) {
-  if (state() == State::closed) {
-    bump(dropped_closed_);
-    return;
-  }
-  const bool immediate = options_.dispatch == Dispatch::immediate;
-  if (immediate && inbox_.empty() && try_become_dispatcher()) {
-    dispatch_one(*envelope);
-    drain_and_release();
-    return;
-  }
-  switch (inbox_.push(envelope, wait_policy())) {
-    case Inbox::Admitted::queued:
-      break;
-    case Inbox::Admitted::overfilled:
-      bump(inbox_overfilled_);
-      break;
-    case Inbox::Admitted::dropped_newest:
-    case Inbox::Admitted::dropped_oldest:
-      bump(dropped_inbox_full_);
-      break;
-    case Inbox::Admitted::closed:
-      bump(dropped_closed_);
-      return;
-  }
-  if (immediate && try_become_dispatcher()) drain_and_release();
-}
-
-void Connection::dispatch_one(const Envelope& envelope) {
-  if (state_.load(std::memory_order_seq_cst) == State::closed) {
-    bump(dropped_closed_);
-    return;
-  }
-  ++t_dispatch_depth;
-  ListenerRegistry::DispatchCounts counts = registry_.dispatch(
-      envelope.payload(), HashedName{envelope.event(), envelope.event_hash()}, error_sink_);
-  --t_dispatch_depth;
-  // Only the dispatcher writes these: no read-modify-write needed.
-  delivered_.store(delivered_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  listener_calls_.store(listener_calls_.load(std::memory_order_relaxed) + counts.calls,
-                        std::memory_order_relaxed);
-  if (counts.errors > 0) bump(listener_errors_, counts.errors);
-}
-
-std::size_t Connection::run_batch() {
-  if (inbox_.empty()) return 0;  // the common case: no lock taken
-  std::size_t n = inbox_.take_all(batch_);
-  if (n >= options_.inbox_capacity && transport_) transport_->resume_input();
-  for (const EnvelopePtr& envelope : batch_) dispatch_one(*envelope);
-  batch_.clear();
-  return n;
-}
-
-void Connection::drain_and_release() {
-  for (;;) {
-    while (run_batch() > 0) {
-    }
-    dispatcher_.store(std::thread::id{}, std::memory_order_seq_cst);
-    // Something queued by a thread that found us dispatching? Take it back.
-    if (inbox_.empty() || !try_become_dispatcher()) return;
-  }
-}
-
-std::size_t Connection::poll() {
-  // A listener may destroy this connection's Realtime: stay alive until done.
-  std::shared_ptr<Connection> keep = shared_from_this();
-  poller_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  t_polls_queued = t_polls_queued || options_.dispatch == Dispatch::queued;
-  if (!try_become_dispatcher()) return 0;
-  std::size_t n = run_batch();
-  dispatcher_.store(std::thread::id{}, std::memory_order_seq_cst);
-  if (options_.dispatch == Dispatch::immediate && !inbox_.empty() && try_become_dispatcher()) {
-    drain_and_release();
-  }
-  return n;
-}
-
-std::size_t Connection::poll_for(std::chrono::milliseconds max_wait) {
-  std::shared_ptr<Connection> keep = shared_from_this();
-  poller_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-  t_polls_queued = t_polls_queued || options_.dispatch == Dispatch::queued;
-  if (inbox_.empty()) inbox_.wait_until_ready(std::chrono::steady_clock::now() + max_wait);
-  return poll();
-}
-
-// ---------------------------------------------------------------- channels, presence
-
-// Membership changes (the joined_ set and the transport's join / leave) are
-// applied by one thread at a time, in order, so that the set and the far side
-// never disagree. A thread that cannot take that role without risking a wait
-// on itself — a listener, or a nested call — records the change as pending;
-// whoever holds the role applies it before letting go (or, while
-// disconnected, transport_connected() does).
-bool Connection::own_membership(bool block) {
-  const auto self = std::this_thread::get_id();
-  if (membership_owner_.load(std::memory_order_acquire) == self) return false;  // nested
-  if (block) {
-    membership_mu_.lock();
-  } else if (!membership_mu_.try_lock()) {
-    return false;
-  }
-  membership_owner_.store(self, std::memory_order_release);
-  return true;
-}
-
-void Connection::release_membership() {
-  for (;;) {
-    if (state() == State::connected) {
-      for (;;) {
-        MembershipOp op;
-        {
-          std::lock_guard lock(mu_);
-          if (pending_ops_.empty()) break;
-          op = std::move(pending_ops_.front());
-          pending_ops_.pop_front();
-        }
-        absl::Status status = op.join ? transport_->join(op.channel, op.echo)
-                                      : transport_->leave(op.channel, op.echo);
-        if (!status.ok()) report_error(status);
-      }
-    }
-    membership_owner_.store(std::thread::id{}, std::memory_order_release);
-    membership_mu_.unlock();
-    bool more;
-    {
-      std::lock_guard lock(mu_);
-      more = !pending_ops_.empty();
-    }
-    if (!more || state() != State::connected || !own_membership(/*block=*/false)) return;
-  }
-}
-
-absl::Status Connection::join(std::string_view channel, std::optional<bool> echo) {
-  if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
-  if (absl::Status s = usable("join"); !s.ok()) return rejected(s);
-  const bool e = echo.value_or(options_.echo_messages);
-  const bool in_listener = t_dispatch_depth > 0 || t_on_transport_thread;
-  // From a listener, never wait: "OK, in order", applied by whoever can.
-  if (!own_membership(/*block=*/!in_listener)) {
-    std::lock_guard lock(mu_);
-    joined_.insert_or_assign(std::string(channel), e);
-    pending_ops_.push_back({std::string(channel), true, e});
-    return absl::OkStatus();
-  }
-  {
-    std::lock_guard lock(mu_);
-    joined_.insert_or_assign(std::string(channel), e);
-  }
-  absl::Status status;
-  if (state() != State::connected && in_listener) {
-    std::lock_guard lock(mu_);
-    pending_ops_.push_back({std::string(channel), true, e});  // applied once connected
-  } else {
-    // Waits (up to Options::timeout) for the connection; the channel stays
-    // recorded and is joined on connect even if this times out.
-    status = await_connected("join");
-    if (status.ok()) status = transport_->join(channel, e);
-  }
-  release_membership();
-  return status;
-}
-
-absl::Status Connection::leave(std::string_view channel, std::optional<bool> echo) {
-  if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
-  if (absl::Status s = usable("leave"); !s.ok()) return rejected(s);
-  const bool e = echo.value_or(options_.echo_messages);
-  const bool owner = own_membership(/*block=*/t_dispatch_depth == 0 && !t_on_transport_thread);
-  bool apply_now = false;
-  {
-    std::lock_guard lock(mu_);
-    auto it = joined_.find(channel);
-    if (it != joined_.end()) {
-      joined_.erase(it);
-      // Not connected (or not ours to apply now): the far side may still hold
-      // the membership (a broker keeps a reconnecting client's channels), so
-      // the leave is applied once connected.
-      apply_now = owner && state() == State::connected;
-      if (!apply_now) pending_ops_.push_back({std::string(channel), false, e});
-    }
-  }
-  absl::Status status;
-  if (apply_now) status = transport_->leave(channel, e);
-  if (owner) release_membership();
-  return status;
-}
-
-std::vector<std::string> Connection::channels() const {
-  std::lock_guard lock(mu_);
-  std::vector<std::string> out;
-  for (const auto& [channel, echo] : joined_) out.push_back(channel);
-  return out;
-}
-
-Message Connection::profile() const {
-  std::lock_guard lock(mu_);
-  return profile_;
-}
-
-absl::Status Connection::update_profile(Message data, std::optional<bool> echo) {
-  if (absl::Status s = usable("update_profile"); !s.ok()) return rejected(s);
-  const std::size_t size = data.bytes().size();
-  const std::size_t limit = transport_->max_message_bytes();
-  if (size > limit) {
-    return rejected(absl::ResourceExhaustedError(
-        internal::cat("herald: profile is ", size, " bytes; the limit is ", limit,
-                      " (HubOptions::max_message_bytes, the same as for a message body)")));
-  }
-  {
-    std::lock_guard lock(mu_);
-    profile_ = std::move(data);
-  }
-  if (state() != State::connected) return absl::OkStatus();  // sent with the next join
-  return transport_->update_profile(profile(), echo.value_or(options_.echo_messages));
-}
-
-absl::StatusOr<std::vector<Member>> Connection::get_members(std::string_view channel) {
-  if (absl::Status s = validate_name("channel", channel); !s.ok()) return rejected(s);
-  if (absl::Status s = usable("get_members"); !s.ok()) return rejected(s);
-  if (absl::Status s = await_connected("get_members"); !s.ok()) return s;
-  return transport_->get_members(channel);
 }
 
 // ---------------------------------------------------------------- handlers, stats
@@ -639,7 +329,7 @@ Stats Connection::stats() const {
   s.sender_waits = inbox_.sender_waits();
   s.inbox_depth = inbox_.depth();
   s.inbox_high_water = inbox_.high_water();
-  s.buffered = buffered_count_.load(std::memory_order_relaxed);
+  s.buffered = offline_.size_now();
   if (transport_) transport_->add_stats(s);
   return s;
 }

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "herald/internal/text.hpp"
 #include "herald/internal/msgpack_walk.hpp"
+#include "herald/internal/text.hpp"
 
 namespace herald::internal {
 

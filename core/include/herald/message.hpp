@@ -45,75 +45,9 @@ class DecodeError : public std::runtime_error {
 class Message;
 
 namespace internal {
-
-// A reference-counted byte block: header followed by the bytes.
-struct MessageBlock {
-  std::atomic<std::uint32_t> refs;
-  std::uint32_t size;
-  std::uint32_t capacity;
-  std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
-  const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this + 1); }
-};
-
-MessageBlock* allocate_block(std::size_t capacity);
-void free_block(MessageBlock* block) noexcept;
-
-// The msgpack output stream of Message::of: writes straight into the block the
-// Message will own, so encoding costs one allocation for small bodies.
-class MessageWriter {
- public:
-  // Room after the body for the Envelope that usually joins it (names included).
-  static constexpr std::size_t kEnvelopeRoom = 128;
-  MessageWriter() : block_(allocate_block(kInitialCapacity)) {}
-  explicit MessageWriter(std::size_t body_capacity)
-      : block_(allocate_block(body_capacity + kEnvelopeRoom)) {}
-  MessageWriter(const MessageWriter&) = delete;
-  MessageWriter& operator=(const MessageWriter&) = delete;
-  ~MessageWriter() {
-    if (block_ != nullptr) free_block(block_);
-  }
-  void write(const char* data, std::size_t n) {
-    if (block_->capacity - block_->size < n) grow(n);
-    std::memcpy(block_->data() + block_->size, data, n);
-    block_->size += static_cast<std::uint32_t>(n);
-  }
-  MessageBlock* release() noexcept {
-    MessageBlock* b = block_;
-    block_ = nullptr;
-    return b;
-  }
-
- private:
-  // Room for a small body plus the Envelope that usually follows it into the
-  // same allocation (see message_tail).
-  static constexpr std::size_t kInitialCapacity = 176;
-  void grow(std::size_t n);
-  MessageBlock* block_;
-};
-
-// std::string, Bytes and the like: their encoded size is known up front.
-template <class T>
-concept contiguous_bytes = requires(const T& t) {
-  { t.size() } -> std::convertible_to<std::size_t>;
-  std::data(t);
-  requires sizeof(*std::data(t)) == 1;
-};
-
-// Decodes `bytes` into a msgpack object (strings and bin reference `bytes`),
-// then converts it; throws DecodeError naming `type_name` on mismatch.
-msgpack::object_handle unpack_for_decode(std::span<const std::byte> bytes, const char* type_name);
-[[noreturn]] void throw_decode_error(const char* type_name, const char* what);
-
-// A Message owning `block` (which must hold exactly one msgpack value).
+struct MessageBlock;
 Message adopt_message(MessageBlock* block) noexcept;
-
-// Unused space after the body of `message`'s block, `n` bytes aligned to
-// `align`, or nullptr. Only offered while `message` is the block's sole
-// owner: the Envelope built around a fresh body lives there, saving an
-// allocation. The Envelope keeps a reference to the block, so the space
-// stays valid (and unoffered) for as long as the Envelope lives.
 void* message_tail(const Message& message, std::size_t n, std::size_t align) noexcept;
-
 }  // namespace internal
 
 class Message {
@@ -142,23 +76,7 @@ class Message {
 
   // Encodes any msgpack-serializable value. `Message::of(message)` is a copy.
   template <class T>
-  static Message of(const T& value) {
-    if constexpr (std::is_same_v<T, Message>) {
-      return value;
-    } else {
-      // Byte strings and strings of known size get a block that fits at once.
-      internal::MessageWriter writer = [&] {
-        if constexpr (internal::contiguous_bytes<T>) {
-          return internal::MessageWriter(value.size() + 5);  // + the str/bin header
-        } else {
-          return internal::MessageWriter();
-        }
-      }();
-      msgpack::packer<internal::MessageWriter> packer(writer);
-      packer.pack(value);
-      return Message(writer.release());
-    }
-  }
+  static Message of(const T& value);
 
   // Copies `bytes` after checking that they hold exactly one well-formed
   // msgpack value (kInvalidArgument otherwise, saying where it went wrong).
@@ -166,14 +84,7 @@ class Message {
 
   // Decodes the body; throws herald::DecodeError when it does not hold a T.
   template <class T>
-  T as() const {
-    msgpack::object_handle handle = internal::unpack_for_decode(bytes(), typeid(T).name());
-    try {
-      return handle.get().as<T>();
-    } catch (const std::exception& e) {
-      internal::throw_decode_error(typeid(T).name(), e.what());
-    }
-  }
+  T as() const;
 
   template <class T>
   std::optional<T> try_as() const noexcept {
@@ -185,18 +96,13 @@ class Message {
   }
 
   // The msgpack encoding (one byte, 0xc0, for nil).
-  std::span<const std::byte> bytes() const noexcept {
-    if (block_ == nullptr) return {&kNilByte, 1};
-    return {block_->data(), block_->size};
-  }
+  std::span<const std::byte> bytes() const noexcept;
 
   // Readable JSON form: bin as base64 strings, non-string map keys as their
   // JSON text, ext as {"$ext": type, "data": base64}.
   std::string to_json() const;
 
-  bool is_nil() const noexcept {
-    return block_ == nullptr || (block_->size == 1 && block_->data()[0] == kNilByte);
-  }
+  bool is_nil() const noexcept;
 
   // True when both refer to the same shared bytes (not a byte comparison).
   bool shares_bytes_with(const Message& other) const noexcept { return block_ == other.block_; }
@@ -213,20 +119,70 @@ class Message {
   friend void* internal::message_tail(const Message& message, std::size_t n,
                                       std::size_t align) noexcept;
   explicit Message(internal::MessageBlock* block) noexcept : block_(block) {}
-  void retain() const noexcept {
-    if (block_ != nullptr) block_->refs.fetch_add(1, std::memory_order_relaxed);
-  }
-  void release() noexcept {
-    // A sole owner frees without the read-modify-write: nobody else can be
-    // copying a block that only this Message references.
-    if (block_ != nullptr && (block_->refs.load(std::memory_order_acquire) == 1 ||
-                              block_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)) {
-      internal::free_block(block_);
-    }
-    block_ = nullptr;
-  }
+  void retain() const noexcept;
+  void release() noexcept;
   internal::MessageBlock* block_ = nullptr;
 };
+
+}  // namespace herald
+
+#include "herald/internal/message_block.hpp"  // IWYU pragma: export
+
+namespace herald {
+
+// ---- Inline definitions (they need the block internals) ----
+
+inline std::span<const std::byte> Message::bytes() const noexcept {
+  if (block_ == nullptr) return {&kNilByte, 1};
+  return {block_->data(), block_->size};
+}
+
+inline bool Message::is_nil() const noexcept {
+  return block_ == nullptr || (block_->size == 1 && block_->data()[0] == kNilByte);
+}
+
+inline void Message::retain() const noexcept {
+  if (block_ != nullptr) block_->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+inline void Message::release() noexcept {
+  // A sole owner frees without the read-modify-write: nobody else can be
+  // copying a block that only this Message references.
+  if (block_ != nullptr && (block_->refs.load(std::memory_order_acquire) == 1 ||
+                            block_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1)) {
+    internal::free_block(block_);
+  }
+  block_ = nullptr;
+}
+
+template <class T>
+Message Message::of(const T& value) {
+  if constexpr (std::is_same_v<T, Message>) {
+    return value;
+  } else {
+    // Byte strings and strings of known size get a block that fits at once.
+    internal::MessageWriter writer = [&] {
+      if constexpr (internal::contiguous_bytes<T>) {
+        return internal::MessageWriter(value.size() + 5);  // + the str/bin header
+      } else {
+        return internal::MessageWriter();
+      }
+    }();
+    msgpack::packer<internal::MessageWriter> packer(writer);
+    packer.pack(value);
+    return Message(writer.release());
+  }
+}
+
+template <class T>
+T Message::as() const {
+  msgpack::object_handle handle = internal::unpack_for_decode(bytes(), typeid(T).name());
+  try {
+    return handle.get().as<T>();
+  } catch (const std::exception& e) {
+    internal::throw_decode_error(typeid(T).name(), e.what());
+  }
+}
 
 namespace internal {
 inline Message adopt_message(MessageBlock* block) noexcept { return Message(block); }

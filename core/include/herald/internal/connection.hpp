@@ -8,6 +8,13 @@
 // the envelope in the inbox, and the dispatcher runs it before it lets go.
 // Nobody ever waits for a dispatcher, so listeners that send to each other
 // cannot deadlock. Queued dispatch uses the same inbox; only poll() drains it.
+// Which threads may wait at all: herald/internal/thread_role.hpp.
+//
+// Files: connection.cc (state, transport events, open / close, sending,
+// handlers, stats), connection_dispatch.cc (the dispatcher role, the inbox,
+// poll), connection_membership.cc (join / leave and their ordering, restored
+// channels, presence); the buffering policy while disconnected is
+// OfflineBuffer (offline_buffer.hpp).
 #pragma once
 
 #include <atomic>
@@ -31,6 +38,7 @@
 #include "herald/internal/envelope.hpp"
 #include "herald/internal/inbox.hpp"
 #include "herald/internal/listener_registry.hpp"
+#include "herald/internal/offline_buffer.hpp"
 #include "herald/internal/receiver.hpp"
 #include "herald/internal/transport.hpp"
 #include "herald/options.hpp"
@@ -107,6 +115,9 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
     return status;
   }
   void flush_buffered();
+  static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+    counter.fetch_add(n, std::memory_order_relaxed);
+  }
 
   const std::string socket_id_;
   const Options options_;
@@ -131,7 +142,7 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
     bool echo = false;
   };
   std::deque<MembershipOp> pending_ops_;
-  std::deque<EnvelopePtr> buffered_;
+  OfflineBuffer offline_;  // sends made while not connected
   bool flushing_ = false;
   bool ever_connected_ = false;
   Message profile_;
@@ -153,7 +164,6 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   std::atomic<std::uint64_t> dropped_inbox_full_{0};
   std::atomic<std::uint64_t> dropped_closed_{0};
   std::atomic<std::uint64_t> inbox_overfilled_{0};
-  std::atomic<std::size_t> buffered_count_{0};
 };
 
 }  // namespace herald::internal

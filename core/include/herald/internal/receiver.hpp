@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "herald/internal/envelope.hpp"
+#include "herald/internal/thread_role.hpp"  // t_on_transport_thread, set by transports
 
 namespace herald::internal {
 
@@ -24,10 +25,6 @@ class Receiver {
   // Presence profile (nil until update_profile).
   virtual Message profile() const = 0;
 };
-
-// True on a network transport's own I/O thread (it sets it): there, nothing
-// may wait for the transport — joins are recorded and applied in order.
-inline thread_local bool t_on_transport_thread = false;
 
 // The connection-side events a Transport reports.
 class TransportEvents : public Receiver {

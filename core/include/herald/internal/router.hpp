@@ -60,7 +60,8 @@ class Router {
   // Delivers to the members of the envelope's channel, or to every attached
   // receiver for a broadcast, applying the echo rule.
   void route(const EnvelopePtr& envelope) const;
-  // Delivers to the members of `channel` except `except_id` (presence events).
+  // Delivers to the members of `channel`, applying the echo rule (presence
+  // events: the channel is given, not read from the envelope).
   void route_to_channel(const EnvelopePtr& envelope, std::string_view channel) const;
 
   Snapshot members(std::string_view channel) const;

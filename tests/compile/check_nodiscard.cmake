@@ -1,0 +1,31 @@
+# ctest: cmake -DCXX=... -DFLAGS=... -DSOURCE=... -P check_nodiscard.cmake
+# The file must compile cleanly as written, and with HERALD_DROP every line
+# marked DROPPED must draw an "unused result" warning.
+separate_arguments(flags UNIX_COMMAND "${FLAGS}")
+execute_process(COMMAND ${CXX} ${flags} -std=c++20 -fsyntax-only -Wall ${SOURCE}
+  RESULT_VARIABLE used_rc ERROR_VARIABLE used_err)
+if(NOT used_rc EQUAL 0 OR used_err MATCHES "warning")
+  message(FATAL_ERROR "the calls that use their results do not compile cleanly:\n${used_err}")
+endif()
+execute_process(COMMAND ${CXX} ${flags} -std=c++20 -fsyntax-only -Wall -DHERALD_DROP ${SOURCE}
+  RESULT_VARIABLE drop_rc ERROR_VARIABLE drop_err)
+file(STRINGS ${SOURCE} lines)
+set(line_no 0)
+set(expected 0)
+set(missing "")
+foreach(line IN LISTS lines)
+  math(EXPR line_no "${line_no} + 1")
+  if(line MATCHES "// DROPPED")
+    math(EXPR expected "${expected} + 1")
+    if(NOT drop_err MATCHES ":${line_no}:[0-9]+: warning: [^\n]*(nodiscard|unused)")
+      string(APPEND missing " ${line_no}")
+    endif()
+  endif()
+endforeach()
+if(expected EQUAL 0)
+  message(FATAL_ERROR "no DROPPED lines in ${SOURCE}")
+endif()
+if(NOT missing STREQUAL "")
+  message(FATAL_ERROR "no unused-result warning for line(s)${missing} of ${SOURCE}:\n${drop_err}")
+endif()
+message(STATUS "${expected} dropped results, ${expected} warnings")
