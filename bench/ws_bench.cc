@@ -44,12 +44,14 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "bench_main.hpp"
+#include "process.hpp"
 
 #ifndef HERALD_CLI_PATH
 #error "HERALD_CLI_PATH (the herald executable) must be defined by the build"
@@ -82,109 +84,41 @@ enum class Peer { herald, node };
 
 // ------------------------------------------------------------------ servers
 
-// A server process started once for the whole binary. It dies with us
-// (PR_SET_PDEATHSIG) if we crash; stop() sends SIGTERM and reaps it.
+// A server process started once for the whole binary (the launcher the
+// integration tests use: it dies with us if we crash).
 struct Server {
-  pid_t pid = -1;
-  int stdout_fd = -1;  // kept open: the child may still write to it
+  std::unique_ptr<herald::testing::Process> process;
   int port = 0;
   std::string error;  // why it could not be started
 
-  void stop() {
-    if (pid <= 0) return;
-    ::kill(pid, SIGTERM);
-    int status = 0;
-    const auto deadline = Clock::now() + 5s;
-    while (::waitpid(pid, &status, WNOHANG) == 0) {
-      if (Clock::now() > deadline) {
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, &status, 0);
-        break;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    pid = -1;
-    if (stdout_fd >= 0) ::close(stdout_fd);
-    stdout_fd = -1;
-  }
+  pid_t pid() const { return process ? process->pid() : -1; }
+  void stop() { process.reset(); }
 };
 
-// Looks `name` up on PATH (before fork: the child only execs).
-std::string find_on_path(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  std::string_view rest = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (true) {
-    const std::size_t colon = rest.find(':');
-    std::string dir(rest.substr(0, colon));
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    if (colon == std::string_view::npos) return {};
-    rest.remove_prefix(colon + 1);
-  }
-}
-
-// Starts argv (argv[0] a path) in `cwd` and reads "listening ws://HOST:PORT"
-// from the first line of its stdout.
+// Starts argv in `cwd` and reads "listening ws://HOST:PORT" from the first
+// line of its stdout.
 void spawn(Server& s, const std::vector<std::string>& argv, const std::string& cwd) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    s.error = std::string("pipe: ") + std::strerror(errno);
+  try {
+    s.process = std::make_unique<herald::testing::Process>(argv, cwd);
+  } catch (const std::exception& e) {
+    s.error = e.what();
     return;
   }
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    s.error = std::string("fork: ") + std::strerror(errno);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    return;
-  }
-  if (pid == 0) {  // child: async-signal-safe calls only
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(126);
-    ::dup2(fds[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC on the copy
-    if (::chdir(cwd.c_str()) != 0) ::_exit(126);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(fds[1]);
-  s.pid = pid;
-  s.stdout_fd = fds[0];
-  std::string line;
-  const auto deadline = Clock::now() + kSetupTimeout;
-  while (line.find('\n') == std::string::npos) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    pollfd p{fds[0], POLLIN, 0};
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) {
-      s.error = argv[0] + " did not print its port within 10 s";
-      s.stop();
-      return;
-    }
-    char buf[256];
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n <= 0) {
-      s.error = argv[0] + " exited before printing its port (see stderr)";
-      s.stop();
-      return;
-    }
-    line.append(buf, static_cast<std::size_t>(n));
-  }
-  line.resize(line.find('\n'));
-  const std::size_t colon = line.rfind(':');
-  if (line.rfind("listening ws://", 0) != 0 || colon == std::string::npos) {
-    s.error = argv[0] + " printed \"" + line + "\", not \"listening ws://HOST:PORT\"";
+  const std::optional<std::string> line = s.process->read_line(kSetupTimeout);
+  if (!line) {
+    s.error = argv[0] + " did not print its port within 10 s (see stderr)";
     s.stop();
     return;
   }
-  s.port = std::atoi(line.c_str() + colon + 1);
+  const std::size_t colon = line->rfind(':');
+  if (line->rfind("listening ws://", 0) != 0 || colon == std::string::npos) {
+    s.error = argv[0] + " printed \"" + *line + "\", not \"listening ws://HOST:PORT\"";
+    s.stop();
+    return;
+  }
+  s.port = std::atoi(line->c_str() + colon + 1);
   if (s.port <= 0) {
-    s.error = "bad port in \"" + line + "\"";
+    s.error = "bad port in \"" + *line + "\"";
     s.stop();
   }
 }
@@ -217,7 +151,7 @@ Server& server(Peer peer) {
   if (!g_node_started) {
     g_node_started = true;
     const char* env = std::getenv("HERALD_BENCH_NODE");
-    const std::string node = find_on_path(env != nullptr ? env : "node");
+    const std::string node = herald::testing::Process::find_on_path(env != nullptr ? env : "node");
     const std::string modules = std::string(HERALD_REPO_ROOT) + "/node_modules/ws/package.json";
     if (node.empty()) {
       g_node_server.error = "node not found on PATH (or set HERALD_BENCH_NODE)";
@@ -767,7 +701,7 @@ void run_fanout(benchmark::State& state, Peer peer) {
   static int runs = 0;
   const auto window = static_cast<std::uint64_t>(state.range(0));
   Server& s = server(peer);
-  if (s.pid <= 0) {
+  if (s.pid() <= 0) {
     state.SkipWithError(s.error.empty() ? "server not running" : s.error.c_str());
     return;
   }
@@ -778,7 +712,7 @@ void run_fanout(benchmark::State& state, Peer peer) {
     return;
   }
   fanout.latencies().reserve(8u << 20);
-  const double server_cpu0 = process_cpu_seconds(s.pid);
+  const double server_cpu0 = process_cpu_seconds(s.pid());
   const double self_cpu0 = self_cpu_seconds();
   const auto t0 = Clock::now();
   bool failed = false;
@@ -789,7 +723,7 @@ void run_fanout(benchmark::State& state, Peer peer) {
     }
   }
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double server_cpu = process_cpu_seconds(s.pid) - server_cpu0;
+  const double server_cpu = process_cpu_seconds(s.pid()) - server_cpu0;
   const double self_cpu = self_cpu_seconds() - self_cpu0;
   if (failed) {
     state.SkipWithError(fanout.error().c_str());

@@ -1,17 +1,39 @@
 #!/bin/sh
 # Quick start, command 2: set up, build, and run the tests.
-#   scripts/test.sh          the whole suite (unit, examples, install) — RelWithDebInfo
+#   scripts/test.sh          the whole suite (unit, integration, examples, install,
+#                            add_subdirectory) — the default preset, RelWithDebInfo
 #   scripts/test.sh asan     unit + integration tests under AddressSanitizer + UBSan
 #   scripts/test.sh tsan     unit + integration tests under ThreadSanitizer
+#   scripts/test.sh plain    the build a packager runs: `cmake -DCMAKE_BUILD_TYPE=Release`
+#                            with nothing else set (everything on, warnings not errors),
+#                            then its unit tests and examples
+#   scripts/test.sh format   every C++ file is clang-formatted (.clang-format)
 set -eu
 cd "$(dirname "$0")/.."
-preset=${1:-default}
+mode=${1:-default}
 scripts/setup.sh
-cmake --preset "$preset" > /dev/null
-if [ "$preset" = default ]; then
-  cmake --build --preset default
-  ctest --preset default
-else
-  cmake --build --preset "$preset" --target herald_unit_tests herald_integration_tests
-  ctest --preset "$preset" -L "unit|integration"
-fi
+case "$mode" in
+  default)
+    cmake --preset default > /dev/null
+    cmake --build --preset default
+    ctest --preset default
+    ;;
+  asan | tsan)
+    cmake --preset "$mode" > /dev/null
+    cmake --build --preset "$mode" --target herald_unit_tests herald_integration_tests
+    ctest --preset "$mode" -L "unit|integration"
+    ;;
+  plain)
+    cmake -S . -B build/plain -DCMAKE_BUILD_TYPE=Release > /dev/null
+    cmake --build build/plain -j2
+    ctest --test-dir build/plain --output-on-failure -L "unit|example"
+    ;;
+  format)
+    git ls-files '*.cc' '*.hpp' '*.h' | xargs clang-format --dry-run -Werror
+    echo "format: every C++ file is clang-formatted"
+    ;;
+  *)
+    echo "usage: scripts/test.sh [default|asan|tsan|plain|format]" >&2
+    exit 2
+    ;;
+esac

@@ -1,43 +1,56 @@
-// A child process for integration tests: started with arguments, its stdout
-// read line by line, stopped (SIGTERM, then SIGKILL) when the object dies.
+// A child process for integration tests and benchmarks: started with
+// arguments (argv[0] looked up on PATH), its stdout read line by line,
+// stopped (SIGTERM, then SIGKILL) when the object dies. It dies with its
+// parent (PR_SET_PDEATHSIG), so a crashed test or benchmark leaves no server
+// behind. The one launcher of tests/ and bench/.
 #pragma once
 
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-extern char** environ;
-
 namespace herald::testing {
 
 class Process {
  public:
-  explicit Process(std::vector<std::string> argv) {
+  // Throws std::runtime_error when argv[0] cannot be found or started.
+  // `cwd`: the child's working directory (empty: ours).
+  explicit Process(std::vector<std::string> argv, const std::string& cwd = {}) {
+    const std::string path = find_on_path(argv.at(0));
+    if (path.empty()) throw std::runtime_error(argv[0] + " not found on PATH");
     int out[2];
-    if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
+    if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    int rc = posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(out[1]);
-    if (rc != 0) {
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) {
       ::close(out[0]);
-      throw std::runtime_error("cannot start " + argv[0]);
+      ::close(out[1]);
+      throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     }
+    if (pid_ == 0) {  // child: async-signal-safe calls only
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(126);
+      ::dup2(out[1], STDOUT_FILENO);  // dup2 clears O_CLOEXEC on the copy
+      if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
+      ::execv(path.c_str(), args.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
     fd_ = out[0];
   }
   Process(const Process&) = delete;
@@ -89,6 +102,24 @@ class Process {
   }
 
   void signal(int sig) { ::kill(pid_, sig); }
+  pid_t pid() const noexcept { return pid_; }
+
+  // `name` itself when it holds a '/', else the first executable of that
+  // name on PATH; empty when there is none.
+  static std::string find_on_path(const std::string& name) {
+    if (name.find('/') != std::string::npos) return name;
+    const char* path = std::getenv("PATH");
+    std::string rest = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+    for (;;) {
+      const std::size_t colon = rest.find(':');
+      std::string dir = rest.substr(0, colon);
+      if (dir.empty()) dir = ".";
+      std::string candidate = dir + "/" + name;
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+      if (colon == std::string::npos) return {};
+      rest.erase(0, colon + 1);
+    }
+  }
 
   // Exit status (or 128 + signal), or nullopt if still running after `timeout`.
   std::optional<int> wait(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
