@@ -36,11 +36,19 @@ constexpr std::array<std::pair<Command, std::string_view>, 14> kNames = {{
 
 constexpr auto kMaxCode = static_cast<std::uint64_t>(absl::StatusCode::kUnauthenticated);
 
-// Starts a message: the array header and the command's name.
-MsgpackOut& start(MsgpackOut& o, Command command, std::uint32_t fields) {
+// One message: the array header, the command's name, then what `fill` writes.
+template <class Fill>
+std::string encoded(Command command, std::uint32_t fields, Fill&& fill) {
+  std::string out;
+  MsgpackOut o(out);
   o.array(fields);
   o.str(name_of(command));
-  return o;
+  fill(o);
+  return out;
+}
+
+std::string just_req(Command command, std::uint64_t req) {
+  return encoded(command, 2, [&](MsgpackOut& o) { o.uint(req); });
 }
 
 void value_or_nil(MsgpackOut& o, std::string_view value) {
@@ -54,6 +62,11 @@ void status(MsgpackOut& o, const absl::Status& s) {
 }
 
 absl::Status bad(std::string_view what) { return absl::InvalidArgumentError(std::string(what)); }
+
+// The req after the name, if there is a readable one (an error can name it).
+void read_req(MsgpackIn& in, std::uint32_t n, Control& c) {
+  if (n >= 2 && in.uint(c.req)) c.has_req = true;
+}
 
 absl::Status end(const MsgpackIn& in, std::string_view what) {
   if (!in.at_end()) return bad(cat(what, ": trailing bytes after the message"));
@@ -102,7 +115,7 @@ absl::Status parse_membership(MsgpackIn& in, std::uint32_t n, Control& c) {
   const std::string_view what = join ? "join" : "leave";
   const std::string shape = join ? "join is [\"join\", req, channel, echo, profile]"
                                  : "leave is [\"leave\", req, channel, echo]";
-  if (n >= 2 && in.uint(c.req)) c.has_req = true;
+  read_req(in, n, c);
   // (A join without its profile keeps the one the broker has.)
   if (!c.has_req || (n != 4 && !(join && n == 5))) return bad(shape);
   if (!in.str(c.channel)) return bad(cat(what, ": channel must be a str"));
@@ -145,6 +158,7 @@ absl::Status parse_stats_map(std::string_view map, BrokerCounts& counts) {
 // The array header and the command's name, which must be one of `accepted`.
 absl::Status parse_name(MsgpackIn& in, std::uint32_t& n, std::span<const Command> accepted,
                         Control& c) {
+  c = Control{};
   std::string_view name;
   if (!in.array_header(n) || n == 0 || !in.str(name)) {
     return bad("expected an array starting with a command name");
@@ -177,142 +191,112 @@ std::string_view name_of(Command command) {
 
 std::string encode_hello(std::string_view socket_id, std::string_view resume_secret,
                          std::span<const std::string_view> channels) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::hello, 5).uint(kVersion);
-  o.str(socket_id);
-  o.str(resume_secret);
-  o.array(static_cast<std::uint32_t>(channels.size()));
-  for (std::string_view channel : channels) o.str(channel);
-  return out;
+  return encoded(Command::hello, 5, [&](MsgpackOut& o) {
+    o.uint(kVersion);
+    o.str(socket_id);
+    o.str(resume_secret);
+    o.array(static_cast<std::uint32_t>(channels.size()));
+    for (std::string_view channel : channels) o.str(channel);
+  });
 }
 
 std::string encode_join(std::uint64_t req, std::string_view channel, bool echo,
                         std::string_view profile) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::join, 5).uint(req);
-  o.str(channel);
-  o.boolean(echo);
-  value_or_nil(o, profile);
-  return out;
+  return encoded(Command::join, 5, [&](MsgpackOut& o) {
+    o.uint(req);
+    o.str(channel);
+    o.boolean(echo);
+    value_or_nil(o, profile);
+  });
 }
 
 std::string encode_leave(std::uint64_t req, std::string_view channel, bool echo) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::leave, 4).uint(req);
-  o.str(channel);
-  o.boolean(echo);
-  return out;
+  return encoded(Command::leave, 4, [&](MsgpackOut& o) {
+    o.uint(req);
+    o.str(channel);
+    o.boolean(echo);
+  });
 }
 
 std::string encode_profile(std::uint64_t req, std::string_view profile, bool echo) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::profile, 4).uint(req);
-  value_or_nil(o, profile);
-  o.boolean(echo);
-  return out;
+  return encoded(Command::profile, 4, [&](MsgpackOut& o) {
+    o.uint(req);
+    value_or_nil(o, profile);
+    o.boolean(echo);
+  });
 }
 
 std::string encode_members_request(std::uint64_t req, std::string_view channel) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::members, 3).uint(req);
-  o.str(channel);
-  return out;
+  return encoded(Command::members, 3, [&](MsgpackOut& o) {
+    o.uint(req);
+    o.str(channel);
+  });
 }
 
-std::string encode_stats_request(std::uint64_t req) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::stats, 2).uint(req);
-  return out;
-}
+std::string encode_stats_request(std::uint64_t req) { return just_req(Command::stats, req); }
 
 std::string encode_signal(Command command) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, command, 1);
-  return out;
+  return encoded(command, 1, [](MsgpackOut&) {});
 }
 
 std::string encode_welcome(const Welcome& w) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::welcome, 6).uint(kVersion);
-  o.uint(w.max_message_bytes);
-  o.uint(w.publish_port);
-  o.uint(w.subscribe_port);
-  o.uint(w.session_timeout_ms);
-  return out;
+  return encoded(Command::welcome, 6, [&](MsgpackOut& o) {
+    o.uint(kVersion);
+    o.uint(w.max_message_bytes);
+    o.uint(w.publish_port);
+    o.uint(w.subscribe_port);
+    o.uint(w.session_timeout_ms);
+  });
 }
 
 std::string encode_refused(const absl::Status& why) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::refused, 3);
-  status(o, why);
-  return out;
+  return encoded(Command::refused, 3, [&](MsgpackOut& o) { status(o, why); });
 }
 
-std::string encode_ok(std::uint64_t req) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::ok, 2).uint(req);
-  return out;
-}
+std::string encode_ok(std::uint64_t req) { return just_req(Command::ok, req); }
 
 std::string encode_error(std::uint64_t req, const absl::Status& why) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::error, 4).uint(req);
-  status(o, why);
-  return out;
+  return encoded(Command::error, 4, [&](MsgpackOut& o) {
+    o.uint(req);
+    status(o, why);
+  });
 }
 
 std::string encode_unknown_session(std::uint64_t req) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::unknown_session, 2).uint(req);
-  return out;
+  return just_req(Command::unknown_session, req);
 }
 
 std::string encode_members_reply(std::uint64_t req, std::span<const MemberEntry> members) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::members, 3).uint(req);
-  o.array(static_cast<std::uint32_t>(members.size()));
-  for (const MemberEntry& m : members) {
-    o.array(2);
-    o.str(m.id);
-    value_or_nil(o, m.profile);
-  }
-  return out;
+  return encoded(Command::members, 3, [&](MsgpackOut& o) {
+    o.uint(req);
+    o.array(static_cast<std::uint32_t>(members.size()));
+    for (const MemberEntry& m : members) {
+      o.array(2);
+      o.str(m.id);
+      value_or_nil(o, m.profile);
+    }
+  });
 }
 
 std::string encode_stats_reply(std::uint64_t req, const BrokerCounts& counts) {
-  std::string out;
-  MsgpackOut o(out);
-  start(o, Command::stats, 3).uint(req);
-  o.byte(0x84);  // fixmap of 4
-  o.str("sessions");
-  o.uint(counts.sessions);
-  o.str("channels");
-  o.uint(counts.channels);
-  o.str("messages_in");
-  o.uint(counts.messages_in);
-  o.str("messages_out");
-  o.uint(counts.messages_out);
-  return out;
+  return encoded(Command::stats, 3, [&](MsgpackOut& o) {
+    o.uint(req);
+    o.byte(0x84);  // fixmap of 4
+    o.str("sessions");
+    o.uint(counts.sessions);
+    o.str("channels");
+    o.uint(counts.channels);
+    o.str("messages_in");
+    o.uint(counts.messages_in);
+    o.str("messages_out");
+    o.uint(counts.messages_out);
+  });
 }
 
 absl::Status parse_request(std::string_view payload, Control& c) {
   static constexpr Command kAccepted[] = {Command::hello,   Command::join,    Command::leave,
                                           Command::profile, Command::members, Command::stats,
                                           Command::ping,    Command::bye};
-  c = Control{};
   MsgpackIn in(payload);
   std::uint32_t n = 0;
   if (absl::Status s = parse_name(in, n, kAccepted, c); !s.ok()) return s;
@@ -323,19 +307,19 @@ absl::Status parse_request(std::string_view payload, Control& c) {
     case Command::leave:
       return parse_membership(in, n, c);
     case Command::profile:
-      if (n >= 2 && in.uint(c.req)) c.has_req = true;
+      read_req(in, n, c);
       if (n != 4 || !c.has_req) return bad("profile is [\"profile\", req, profile, echo]");
       if (!in.value(c.profile)) return bad("profile: profile must be one msgpack value");
       if (!in.boolean(c.echo)) return bad("profile: echo must be a bool");
       return end(in, "profile");
     case Command::members:
-      if (n >= 2 && in.uint(c.req)) c.has_req = true;
+      read_req(in, n, c);
       if (n != 3 || !c.has_req) return bad("members is [\"members\", req, channel]");
       if (!in.str(c.channel)) return bad("members: channel must be a str");
       if (absl::Status s = internal::validate_name("channel", c.channel); !s.ok()) return s;
       return end(in, "members");
     case Command::stats:
-      if (n >= 2 && in.uint(c.req)) c.has_req = true;
+      read_req(in, n, c);
       if (n != 2 || !c.has_req) return bad("stats is [\"stats\", req]");
       return end(in, "stats");
     default:
@@ -347,7 +331,6 @@ absl::Status parse_reply(std::string_view payload, Control& c) {
   static constexpr Command kAccepted[] = {Command::welcome, Command::refused,        Command::ok,
                                           Command::error,   Command::members,        Command::stats,
                                           Command::pong,    Command::unknown_session};
-  c = Control{};
   MsgpackIn in(payload);
   std::uint32_t n = 0;
   if (absl::Status s = parse_name(in, n, kAccepted, c); !s.ok()) return s;
@@ -377,7 +360,7 @@ absl::Status parse_reply(std::string_view payload, Control& c) {
     }
     case Command::error: {
       std::string_view why;
-      if (n >= 2 && in.uint(c.req)) c.has_req = true;
+      read_req(in, n, c);
       if ((n != 3 && n != 4) || !c.has_req || !in.str(why)) {
         return bad("error is [\"error\", req, message, code]");
       }
@@ -396,14 +379,14 @@ absl::Status parse_reply(std::string_view payload, Control& c) {
       return end(in, what);
     }
     case Command::members:
-      if (n >= 2 && in.uint(c.req)) c.has_req = true;
+      read_req(in, n, c);
       if (n != 3 || !c.has_req || !is_array(in.rest()) || !in.value(c.members)) {
         return bad("members is [\"members\", req, [[socket_id, profile], ...]]");
       }
       return end(in, "members");
     case Command::stats: {
       std::string_view map;
-      if (n >= 2 && in.uint(c.req)) c.has_req = true;
+      read_req(in, n, c);
       if (n != 3 || !c.has_req || !in.value(map)) {
         return bad("stats is [\"stats\", req, {counter: n, ...}]");
       }
