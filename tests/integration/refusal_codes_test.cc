@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,10 @@ class Gateway final : public FarSide {
 };
 
 enum class Scheme { zmq, ws };
+
+void PrintTo(Scheme scheme, std::ostream* os) {
+  *os << (scheme == Scheme::zmq ? "zmq://" : "ws://");
+}
 
 class RefusalCodes : public ::testing::TestWithParam<Scheme> {
  protected:

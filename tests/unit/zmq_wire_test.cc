@@ -157,7 +157,8 @@ TEST(ZmqWire, ErrorsWithoutACodeAreReadAsBeforeCodes) {
 
 TEST(ZmqWire, MembersAndStatsReplies) {
   const Message luke = Message::of(std::string("luke"));
-  const std::vector<MemberEntry> entries = {{"a", bytes_of(luke)}, {"b", ""}};
+  const std::string luke_bytes = bytes_of(luke);
+  const std::vector<MemberEntry> entries = {{"a", luke_bytes}, {"b", ""}};
   Control m = reply(encode_members_reply(12, entries));
   EXPECT_EQ(m.command, Command::members);
   EXPECT_EQ(m.req, 12u);
