@@ -3,7 +3,7 @@
 #include "herald/internal/transport.hpp"
 #include "memory/src/memory_transport.hpp"
 #include "websocket/src/ws_transport.hpp"
-#include "zmq/src/zmq_transport.hpp"
+#include "zmq/src/client/zmq_transport.hpp"
 
 namespace herald::internal {
 

@@ -16,6 +16,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "../../transports/zmq/src/wire/control.hpp"
 #include "herald/herald.hpp"
 #include "herald/session_token.hpp"
 #include "herald/zmq/broker.hpp"
@@ -219,6 +220,9 @@ TEST(ZmqTransport, AnotherPeerCannotTakeOverASocketId) {
   ASSERT_TRUE(dealer.recv(reply));
   EXPECT_NE(reply.to_string().find("refused"), std::string::npos);
   EXPECT_NE(reply.to_string().find("in use"), std::string::npos);
+  zmq_wire::Control refused;
+  ASSERT_TRUE(zmq_wire::parse_reply(reply.to_string_view(), refused).ok());
+  EXPECT_EQ(refused.status.code(), absl::StatusCode::kAlreadyExists);  // as on ws://
   auto tx = connect(broker->url());
   ASSERT_TRUE(tx->send("room", "n", 1).ok());
   ASSERT_TRUE(c.wait_for(1));  // the victim's membership is intact

@@ -29,6 +29,10 @@
 
 namespace herald {
 
+namespace zmq_broker {
+class BrokerService;  // transports/zmq/src/broker/
+}  // namespace zmq_broker
+
 struct ZmqBrokerOptions {
   // tcp://HOST:PORT of the control socket (loopback by default).
   std::string endpoint = "tcp://127.0.0.1:0";
@@ -72,8 +76,7 @@ class ZmqBroker {
   ZmqBrokerStats stats() const;
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  std::unique_ptr<zmq_broker::BrokerService> service_;
 };
 
 }  // namespace herald

@@ -1,5 +1,5 @@
-// The ZeroMQ wire format (docs/PROTOCOL.md, "zmq://"): topic frames, the
-// envelope header and the control messages.
+// The ZeroMQ data path on the wire (docs/PROTOCOL.md, "zmq://"): topic
+// frames and the envelope header. The control messages are in control.hpp.
 #pragma once
 
 #include <cstddef>

@@ -1,10 +1,10 @@
-#include "wire.hpp"
+#include "data.hpp"
 
 #include <cstring>
 
-#include "herald/network/msgpack_io.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
+#include "herald/network/msgpack_io.hpp"
 
 namespace herald::zmq_wire {
 

@@ -2,9 +2,10 @@
 //
 // `zmq://HOST:PORT` talks to a ZmqBroker (broker.hpp): a DEALER to its
 // control port P, a PUB to P+1 and a SUB to P+2, owned by one I/O thread per
-// connection. Sends go straight out of the calling thread's `send` (the PUB
-// is shared under a mutex; the body frame is the Message's own bytes, not a
-// copy). Listeners with Dispatch::immediate run on the I/O thread.
+// connection (ZmqClient, zmq_client.hpp, behind network::make_client_transport).
+// Sends go straight out of the calling thread's `send` (the PUB is shared
+// under a mutex; the body frame is the Message's own bytes, not a copy).
+// Listeners with Dispatch::immediate run on the I/O thread.
 //
 // Guarantees, and how:
 //  - No slow-joiner loss: join() returns once a probe published by this

@@ -1,0 +1,19 @@
+// The broker's counters: written by its threads, read by ZmqBroker::stats()
+// from any thread (relaxed atomics: each is a snapshot).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace herald::zmq_broker {
+
+struct BrokerCounters {
+  std::atomic<std::size_t> sessions{0};
+  std::atomic<std::size_t> channels{0};
+  std::atomic<std::uint64_t> messages_in{0}, bytes_in{0}, messages_out{0}, bytes_out{0};
+  std::atomic<std::uint64_t> control_requests{0}, control_malformed{0}, auth_failures{0},
+      sessions_expired{0};
+};
+
+}  // namespace herald::zmq_broker

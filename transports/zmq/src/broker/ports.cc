@@ -1,0 +1,104 @@
+#include "ports.hpp"
+
+#include <charconv>
+#include <cstdint>
+
+#include "herald/internal/text.hpp"
+#include "wire/data.hpp"
+
+namespace herald::zmq_broker {
+
+using internal::cat;
+
+namespace {
+
+// Room for a header and a topic on top of the largest body.
+std::int64_t frame_limit(std::size_t max_message_bytes) {
+  return static_cast<std::int64_t>(max_message_bytes) + 64 * 1024;
+}
+
+}  // namespace
+
+void set_common(zmq::socket_t& s, int hwm) {
+  s.set(zmq::sockopt::linger, 0);
+  s.set(zmq::sockopt::sndhwm, hwm);
+  s.set(zmq::sockopt::rcvhwm, hwm);
+}
+
+absl::StatusOr<Endpoint> parse_endpoint(const std::string& ep) {
+  const std::string_view prefix = "tcp://";
+  const std::size_t colon = ep.rfind(':');
+  if (ep.compare(0, prefix.size(), prefix) != 0 || colon == std::string::npos ||
+      colon < prefix.size()) {
+    return absl::InvalidArgumentError(
+        cat("herald: broker endpoint \"", ep, "\" is not tcp://HOST:PORT"));
+  }
+  Endpoint out;
+  out.host = ep.substr(prefix.size(), colon - prefix.size());
+  out.port = -1;
+  const std::string port_text = ep.substr(colon + 1);
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), out.port);
+  if (out.host.empty() || ec != std::errc() || end != port_text.data() + port_text.size() ||
+      out.port < 0 || out.port > 65533) {
+    return absl::InvalidArgumentError(
+        cat("herald: broker endpoint \"", ep,
+            "\": the port must be 0 to 65533 (P+1 and P+2 are used too)"));
+  }
+  return out;
+}
+
+absl::StatusOr<PublicSockets> bind_public_sockets(zmq::context_t& ctx, const Endpoint& endpoint,
+                                                  const ZmqBrokerOptions& options, bool secure) {
+  auto make = [&](zmq::socket_type type) {
+    zmq::socket_t sock(ctx, type);
+    set_common(sock, options.high_water_mark);
+    if (secure) {
+      sock.set(zmq::sockopt::plain_server, 1);
+      sock.set(zmq::sockopt::zap_domain, "herald");
+    }
+    return sock;
+  };
+  PublicSockets s{make(zmq::socket_type::router), make(zmq::socket_type::xsub),
+                  make(zmq::socket_type::xpub), -1};
+  s.router.set(zmq::sockopt::maxmsgsize, frame_limit(options.max_message_bytes));
+  s.router.set(zmq::sockopt::router_handover, 1);
+  s.xsub.set(zmq::sockopt::maxmsgsize, frame_limit(options.max_message_bytes));
+
+  const std::string& host = endpoint.host;
+  const int requested = endpoint.port;
+  // Bind P, P+1, P+2; with port 0, retry until three neighbours are free.
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    std::string control_ep = cat("tcp://", host, ":", requested);
+    try {
+      s.router.bind(control_ep);
+    } catch (const zmq::error_t& e) {
+      return absl::UnavailableError(cat("herald: broker cannot bind ", control_ep, ": ", e.what()));
+    }
+    std::string last = s.router.get(zmq::sockopt::last_endpoint);
+    int p = std::stoi(last.substr(last.rfind(':') + 1));
+    try {
+      s.xsub.bind(cat("tcp://", host, ":", p + zmq_wire::kPublishPortOffset));
+      try {
+        s.xpub.bind(cat("tcp://", host, ":", p + zmq_wire::kSubscribePortOffset));
+        s.port = p;
+        return s;
+      } catch (const zmq::error_t&) {
+        s.xsub.unbind(cat("tcp://", host, ":", p + zmq_wire::kPublishPortOffset));
+        s.router.unbind(last);
+        if (requested != 0) throw;
+      }
+    } catch (const zmq::error_t& e) {
+      if (requested != 0) {
+        return absl::UnavailableError(cat("herald: broker cannot bind ports ", p + 1, " and ",
+                                          p + 2, " next to ", p, ": ", e.what()));
+      }
+      try {
+        s.router.unbind(last);
+      } catch (const zmq::error_t&) {
+      }
+    }
+  }
+  return absl::UnavailableError("herald: broker found no three free neighbouring ports");
+}
+
+}  // namespace herald::zmq_broker

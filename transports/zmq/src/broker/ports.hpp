@@ -1,0 +1,36 @@
+// The broker's first steps: read its endpoint, and bind the three sockets
+// clients connect to (docs/PROTOCOL.md, "zmq://": P, P+1, P+2).
+#pragma once
+
+#include <string>
+#include <zmq.hpp>
+
+#include "absl/status/statusor.h"
+#include "herald/zmq/broker.hpp"
+
+namespace herald::zmq_broker {
+
+struct Endpoint {
+  std::string host;
+  int port = 0;  // 0: any P with P+1 and P+2 free too
+};
+
+// tcp://HOST:PORT, PORT 0-65533; kInvalidArgument otherwise.
+absl::StatusOr<Endpoint> parse_endpoint(const std::string& endpoint);
+
+struct PublicSockets {
+  zmq::socket_t router;  // P: control
+  zmq::socket_t xsub;    // P+1: publishers
+  zmq::socket_t xpub;    // P+2: subscribers
+  int port = -1;         // P
+};
+
+// Creates and binds them (PLAIN servers with ZAP when `secure`);
+// kUnavailable when the ports cannot be bound. May throw zmq::error_t.
+absl::StatusOr<PublicSockets> bind_public_sockets(zmq::context_t& ctx, const Endpoint& endpoint,
+                                                  const ZmqBrokerOptions& options, bool secure);
+
+// The socket options every broker socket shares.
+void set_common(zmq::socket_t& socket, int high_water_mark);
+
+}  // namespace herald::zmq_broker

@@ -1,0 +1,24 @@
+// PresencePublisher: the broker's own publisher of channel:join / leave /
+// update, a PUB on the proxy's XSUB like any client's (control thread only).
+#pragma once
+
+#include <string_view>
+#include <zmq.hpp>
+
+#include "herald/internal/envelope.hpp"
+#include "sessions.hpp"
+
+namespace herald::zmq_broker {
+
+class PresencePublisher {
+ public:
+  explicit PresencePublisher(zmq::socket_t pub) : pub_(std::move(pub)) {}
+  // `kind` is join, leave or update; unsequenced (seq 0).
+  void publish(internal::EnvelopeKind kind, std::string_view channel, const Session& session,
+               bool echo);
+
+ private:
+  zmq::socket_t pub_;
+};
+
+}  // namespace herald::zmq_broker

@@ -1,0 +1,97 @@
+// ZmqClient's data path: publish (any sender's thread), receive (the I/O
+// thread), the SUB's channel subscriptions, and the input policy — while the
+// connection's inbox is full, data waits in ZeroMQ's queue (bounded by the
+// high-water mark) rather than here.
+#include <cstring>
+
+#include "client/zmq_client.hpp"
+#include "herald/internal/text.hpp"
+
+namespace herald::zmq_transport {
+
+using internal::cat;
+
+absl::Status ZmqClient::publish(const internal::EnvelopePtr& envelope) {
+  char topic[zmq_wire::kMaxTopicBytes];
+  const std::size_t topic_size = zmq_wire::write_topic(topic, *envelope);
+  char header[zmq_wire::kMaxHeaderBytes];
+  const auto body = envelope->body().bytes();
+  std::lock_guard lock(pub_mu_);
+  if (!pub_) return absl::UnavailableError("herald zmq: not connected to the broker");
+  const std::uint64_t seq = outgoing_seqs_.next(std::string_view(topic, topic_size));
+  const std::size_t header_size = zmq_wire::write_header(header, *envelope, seq);
+  // One frame: the header, then the body (one allocation inside libzmq,
+  // none at all for the smallest messages).
+  zmq::message_t message(header_size + body.size());
+  std::memcpy(message.data(), header, header_size);
+  std::memcpy(static_cast<char*>(message.data()) + header_size, body.data(), body.size());
+  try {
+    pub_->send(zmq::buffer(topic, topic_size),
+               zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+    pub_->send(message, zmq::send_flags::dontwait);
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(cat("herald zmq: send failed: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+void ZmqClient::read_data() {
+  auto events = events_.lock();  // keeps the connection alive while its listeners run
+  for (int i = 0; i < 4096 && sub_; ++i) {
+    // (Probes travel behind the data: while one is awaited, keep reading;
+    // the inbox takes the surplus as overfill rather than stall a join.)
+    if (events && syncs_.empty() && !events->ready_for_more()) {
+      backpressured_ = true;
+      return;
+    }
+    if (!sub_->recv(topic_frame_, zmq::recv_flags::dontwait)) return;
+    // Exactly two frames: the topic, then header + body. (The parts of a
+    // message arrive together, so these receives never wait.)
+    if (!topic_frame_.more()) {
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (!sub_->recv(message_frame_, zmq::recv_flags::none)) return;
+    if (message_frame_.more()) {
+      while (message_frame_.more() && sub_->recv(message_frame_, zmq::recv_flags::none)) {
+      }
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    const std::string_view topic = topic_frame_.to_string_view();
+    absl::StatusOr<zmq_wire::Decoded> decoded =
+        zmq_wire::decode(topic, message_frame_.to_string_view(), max_message_bytes_.load());
+    if (!decoded.ok()) {
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (decoded->probe) {
+      probe_arrived(topic);
+      continue;
+    }
+    const internal::Envelope& e = *decoded->envelope;
+    // Sent before our unsubscribe reached the broker: we have left.
+    if (!e.is_broadcast() && !subscribed_.contains(e.channel_or_empty())) continue;
+    if (decoded->seq != 0) {
+      const std::uint64_t lost = incoming_seqs_.track(e.sender(), topic, decoded->seq);
+      if (lost > 0) lost_.fetch_add(lost, std::memory_order_relaxed);
+    }
+    if (!e.reaches(socket_id_)) continue;  // our own, echo off
+    if (events && phase_ != Phase::refused) events->deliver(decoded->envelope);
+  }
+}
+
+void ZmqClient::subscribe(const std::string& channel) {
+  if (subscribed_.insert(channel).second) {
+    sub_->set(zmq::sockopt::subscribe, zmq_wire::channel_topic(channel));
+  }
+}
+
+void ZmqClient::unsubscribe(const std::string& channel) {
+  if (subscribed_.erase(channel) == 0 || !sub_) return;
+  const std::string topic = zmq_wire::channel_topic(channel);
+  sub_->set(zmq::sockopt::unsubscribe, topic);
+  incoming_seqs_.forget_topic(topic);  // they start over if it is joined again
+}
+
+}  // namespace herald::zmq_transport
