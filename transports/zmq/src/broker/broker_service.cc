@@ -52,6 +52,10 @@ absl::Status BrokerService::start_locked() {
     return absl::InvalidArgumentError(
         "herald: broker session_timeout must be at least 300 ms (clients ping at a third of it)");
   }
+  if (options_.max_channels_per_connection == 0) {
+    return absl::InvalidArgumentError(
+        "herald: broker max_channels_per_connection must be at least 1");
+  }
   host_ = endpoint->host;
   const bool secure = !options_.session_secret.empty();
   ctx_ = std::make_unique<zmq::context_t>(1);

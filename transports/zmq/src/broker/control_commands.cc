@@ -88,11 +88,12 @@ bool ControlServer::profile_fits(std::uint64_t req, std::string_view profile) {
 }
 
 void ControlServer::on_join(Session& session, const Control& c) {
-  if (session.channels.size() >= limits::kMaxChannelsPerConnection &&
+  if (session.channels.size() >= options_.max_channels_per_connection &&
       !session.channels.count(std::string(c.channel))) {
     return reply(zmq_wire::encode_error(
-        c.req, absl::ResourceExhaustedError(cat("herald broker: a connection may join at most ",
-                                                limits::kMaxChannelsPerConnection, " channels"))));
+        c.req,
+        absl::ResourceExhaustedError(cat("herald broker: a connection may join at most ",
+                                         options_.max_channels_per_connection, " channels"))));
   }
   if (!profile_fits(c.req, c.profile)) return;
   if (!c.profile.empty()) session.profile = std::string(c.profile);

@@ -42,6 +42,9 @@ struct ZmqBrokerOptions {
       limits::kDefaultMaxMessageBytes;  // larger frames drop the sender (ZMQ_MAXMSGSIZE)
   // A client silent for this long (no ping) is gone: it leaves its channels.
   std::chrono::milliseconds session_timeout{5000};
+  // Channels one client may be a member of at a time; a join past it is
+  // refused with kResourceExhausted.
+  std::size_t max_channels_per_connection = limits::kMaxChannelsPerConnection;
   int high_water_mark = 100'000;  // per peer, each direction; drops are seen by receivers as gaps
 };
 
