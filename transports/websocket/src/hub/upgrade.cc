@@ -2,6 +2,8 @@
 // timeout; a wrong path (404), a plain HTTP request (426), a stopping or
 // full hub (503) get an HTTP answer and the connection ends; otherwise the
 // WebSocket handshake, and the hello must follow within the same timeout.
+#include <boost/asio/dispatch.hpp>
+
 #include "herald/internal/text.hpp"
 #include "ws_session.hpp"
 
