@@ -2,7 +2,7 @@
 #include "herald/internal/text.hpp"
 #include "herald/internal/transport.hpp"
 #include "memory/src/memory_transport.hpp"
-#include "websocket/src/ws_transport.hpp"
+#include "websocket/src/client/ws_transport.hpp"
 #include "zmq/src/client/zmq_transport.hpp"
 
 namespace herald::internal {

@@ -1,9 +1,9 @@
 #include "wire.hpp"
 
-#include "herald/network/msgpack_io.hpp"
 #include "herald/internal/msgpack_walk.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
+#include "herald/network/msgpack_io.hpp"
 
 namespace herald::ws_wire {
 
@@ -86,6 +86,11 @@ void append_members_request(std::string& out, std::uint64_t req, std::string_vie
   o.uint(static_cast<std::uint8_t>(Op::members));
   o.uint(req);
   o.str(channel);
+}
+
+bool is_publish_frame(std::string_view frame) {
+  const auto op = static_cast<Op>(frame[1]);
+  return op == Op::send || op == Op::broadcast;
 }
 
 void append_welcome(std::string& out, std::string_view id, std::uint64_t max_message_bytes,

@@ -58,6 +58,10 @@ void append_request(std::string& out, Op op, std::uint64_t req, std::string_view
 void append_publish(std::string& out, const internal::Envelope& envelope);
 void append_profile(std::string& out, std::uint64_t req, bool echo, const Message& profile);
 void append_members_request(std::string& out, std::uint64_t req, std::string_view channel);
+// Whether a frame encoded by the client's append_* above is a send or a
+// broadcast: each is a fixarray, then its op as a positive fixint — the op is
+// the second byte.
+bool is_publish_frame(std::string_view frame);
 
 void append_welcome(std::string& out, std::string_view id, std::uint64_t max_message_bytes,
                     std::uint64_t ping_interval_ms);

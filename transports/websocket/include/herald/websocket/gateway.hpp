@@ -89,11 +89,11 @@ class WsGateway {
   // Closes every connection (1001 "hub stopping") and stops; idempotent.
   void stop();
 
-  struct State;
+  struct Shared;  // the acceptor, threads, sessions and counters (src/hub/shared.hpp)
 
  private:
-  explicit WsGateway(std::shared_ptr<State> state);
-  std::shared_ptr<State> state_;
+  explicit WsGateway(std::shared_ptr<Shared> shared);
+  std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace herald
