@@ -27,6 +27,7 @@ const std::string kSecret = "refusal codes secret";
 
 struct FarSideOptions {
   bool enforce_session = false;  // tokens signed with kSecret
+  std::size_t max_channels = limits::kMaxChannelsPerConnection;
 };
 
 // A broker or a hub with its gateway, started.
@@ -41,6 +42,7 @@ class Broker final : public FarSide {
   explicit Broker(const FarSideOptions& o) {
     ZmqBrokerOptions options;
     if (o.enforce_session) options.session_secret = kSecret;
+    options.max_channels_per_connection = o.max_channels;
     broker_ = std::make_unique<ZmqBroker>(std::move(options));
     absl::Status s = broker_->start();
     EXPECT_TRUE(s.ok()) << s;
@@ -62,7 +64,8 @@ class Gateway final : public FarSide {
     auto hub = Hub::create(testing::unique_name("refusal-codes"), std::move(options));
     EXPECT_TRUE(hub.ok()) << hub.status();
     hub_ = *hub;
-    auto gateway = WsGateway::start(hub_, {.host = "127.0.0.1", .port = 0});
+    auto gateway = WsGateway::start(
+        hub_, {.host = "127.0.0.1", .port = 0, .max_channels_per_connection = o.max_channels});
     EXPECT_TRUE(gateway.ok()) << gateway.status();
     gateway_ = *std::move(gateway);
   }
@@ -153,12 +156,16 @@ TEST_P(RefusalCodes, AMissingOrBadSessionTokenIsUnauthenticated) {
 
 // The one refusal that comes from the far side's own bookkeeping.
 TEST_P(RefusalCodes, JoiningPastTheChannelLimitIsResourceExhausted) {
-  auto far = far_side();
+  // A small limit keeps the test quick; the default (65,536) is the same on
+  // both, and ws_hub_test joins past it on the hub.
+  EXPECT_EQ(ZmqBrokerOptions{}.max_channels_per_connection, limits::kMaxChannelsPerConnection);
+  EXPECT_EQ(WsGatewayOptions{}.max_channels_per_connection, limits::kMaxChannelsPerConnection);
+  constexpr std::size_t kLimit = 64;
+  auto far = far_side({.max_channels = kLimit});
   Options o;
   o.echo_messages = false;
   auto rt = connect(*far, o);
-  const std::size_t limit = limits::kMaxChannelsPerConnection;
-  for (std::size_t i = 0; i < limit; ++i) {
+  for (std::size_t i = 0; i < kLimit; ++i) {
     absl::Status s = rt->join("c" + std::to_string(i));
     ASSERT_TRUE(s.ok()) << "join number " << i + 1 << ": " << s;
   }
@@ -166,6 +173,9 @@ TEST_P(RefusalCodes, JoiningPastTheChannelLimitIsResourceExhausted) {
   EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted) << over;
   // Joining again a channel it is in is no new membership.
   EXPECT_TRUE(rt->join("c0").ok());
+  // After a leave there is room again.
+  ASSERT_TRUE(rt->leave("c1").ok());
+  EXPECT_TRUE(rt->join("one-more").ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, RefusalCodes, ::testing::Values(Scheme::zmq, Scheme::ws),

@@ -13,7 +13,6 @@
 namespace herald::ws_hub {
 
 using internal::cat;
-using limits::kMaxChannelsPerConnection;
 
 void WsSession::read() {
   ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -94,10 +93,10 @@ void WsSession::handle_frame(std::string_view value) {
     case ws_wire::Op::join:
     case ws_wire::Op::leave: {
       if (f.op == ws_wire::Op::join && !joined_.contains(f.channel)) {
-        if (joined_.size() >= kMaxChannelsPerConnection) {
-          return refuse_frame(
-              f, absl::ResourceExhaustedError(cat("a connection may be in at most ",
-                                                  kMaxChannelsPerConnection, " channels")));
+        const std::size_t limit = shared().options.max_channels_per_connection;
+        if (joined_.size() >= limit) {
+          return refuse_frame(f, absl::ResourceExhaustedError(
+                                     cat("a connection may be in at most ", limit, " channels")));
         }
         joined_.insert(std::string(f.channel));
       } else if (f.op == ws_wire::Op::leave) {

@@ -127,6 +127,9 @@ absl::StatusOr<std::unique_ptr<WsGateway>> WsGateway::start(std::shared_ptr<Hub>
     return absl::InvalidArgumentError(cat("herald hub: port ", options.port, " is not 0-65535"));
   }
   if (options.threads < 1) return absl::InvalidArgumentError("herald hub: threads must be >= 1");
+  if (options.max_channels_per_connection == 0) {
+    return absl::InvalidArgumentError("herald hub: max_channels_per_connection must be >= 1");
+  }
   if (options.max_write_queue_frames == 0 || options.max_write_queue_bytes == 0 ||
       options.max_connections == 0 || options.idle_timeout <= 0ms ||
       options.handshake_timeout <= 0ms) {

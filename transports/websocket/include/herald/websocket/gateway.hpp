@@ -32,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "herald/hub.hpp"
+#include "herald/limits.hpp"
 
 namespace herald {
 
@@ -48,6 +49,9 @@ struct WsGatewayOptions {
   std::size_t max_write_queue_bytes = 16u << 20;
   std::size_t max_write_queue_frames = 65'536;
   std::size_t max_connections = 10'000;  // more → HTTP 503
+  // Channels one connection may be in at a time; a join past it is refused
+  // (error 8, kResourceExhausted) and the connection kept.
+  std::size_t max_channels_per_connection = limits::kMaxChannelsPerConnection;
   std::chrono::milliseconds stop_grace{2000};
 };
 
