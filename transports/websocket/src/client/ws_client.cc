@@ -51,9 +51,7 @@ absl::Status WsClient::publish(const internal::EnvelopePtr& envelope) {
 
 absl::Status WsClient::request(Request kind, std::string_view channel, bool echo,
                                const Message& profile, std::vector<Member>* members_out) {
-  const bool inline_call = on_io_thread();
-  std::shared_ptr<network::PendingRequest> pending;
-  if (!inline_call) pending = std::make_shared<network::PendingRequest>();
+  std::shared_ptr<network::PendingRequest> pending = network::pending_for(on_io_thread());
   {
     std::lock_guard lock(mu_);
     if (!accepting_) {
@@ -78,13 +76,8 @@ absl::Status WsClient::request(Request kind, std::string_view channel, bool echo
     // (Also resumes reading if it was held back: the reply must get through.)
     if (ioc_ != nullptr) net::post(*ioc_, [this] { service(); });
   }
-  if (inline_call) return absl::OkStatus();  // takes effect in order, never a wait
-  if (!pending->wait(options_.timeout)) {
-    return absl::DeadlineExceededError(cat("herald ws: the hub at ", url_.text,
-                                           " did not answer within ", options_.timeout.count(),
-                                           " ms"));
-  }
-  return pending->take(members_out);
+  return network::await_answer(pending, options_.timeout, cat("herald ws: the hub at ", url_.text),
+                               members_out);
 }
 
 void WsClient::resume_input() {

@@ -54,25 +54,14 @@ void ZmqClient::wake() {
 // read when the request goes out: `profile` is that already.
 absl::Status ZmqClient::request(Request kind, std::string_view channel, bool echo,
                                 const Message& /*profile*/, std::vector<Member>* members_out) {
-  const bool inline_call = on_io_thread();
-  Queued q{kind, std::string(channel), echo, nullptr};
-  std::shared_ptr<PendingRequest> pending;
-  if (!inline_call) {
-    pending = std::make_shared<PendingRequest>();
-    q.pending = pending;
-  }
+  std::shared_ptr<PendingRequest> pending = network::pending_for(on_io_thread());
   {
     std::lock_guard lock(queue_mu_);
-    queue_.push_back(std::move(q));
+    queue_.push_back(Queued{kind, std::string(channel), echo, pending});
   }
   wake();
-  if (inline_call) return absl::OkStatus();  // takes effect in order, never a wait
-  if (!pending->wait(options_.timeout)) {
-    return absl::DeadlineExceededError(cat("herald zmq: the broker at ", url_.text,
-                                           " did not answer within ", options_.timeout.count(),
-                                           " ms"));
-  }
-  return pending->take(members_out);
+  return network::await_answer(pending, options_.timeout,
+                               cat("herald zmq: the broker at ", url_.text), members_out);
 }
 
 void ZmqClient::run_queued() {

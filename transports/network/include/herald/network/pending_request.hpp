@@ -12,12 +12,15 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "herald/hub.hpp"
+#include "herald/internal/text.hpp"
 
 namespace herald::network {
 
@@ -54,5 +57,27 @@ class PendingRequest {
   absl::Status status_;
   std::vector<Member> members_;
 };
+
+// The two ends of every request an API thread makes of a network client.
+// On the I/O thread itself a request never waits (it goes out in order with
+// everything else), so it gets no PendingRequest; elsewhere it gets one and
+// waits for the far side's answer.
+inline std::shared_ptr<PendingRequest> pending_for(bool on_io_thread) {
+  return on_io_thread ? nullptr : std::make_shared<PendingRequest>();
+}
+
+// OK at once for a request without a PendingRequest; else the answer, or
+// kDeadlineExceeded naming `far_side` ("herald zmq: the broker at URL") when
+// none came within `timeout`.
+inline absl::Status await_answer(const std::shared_ptr<PendingRequest>& pending,
+                                 std::chrono::milliseconds timeout, std::string_view far_side,
+                                 std::vector<Member>* members_out) {
+  if (!pending) return absl::OkStatus();
+  if (!pending->wait(timeout)) {
+    return absl::DeadlineExceededError(
+        internal::cat(far_side, " did not answer within ", timeout.count(), " ms"));
+  }
+  return pending->take(members_out);
+}
 
 }  // namespace herald::network
