@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 packages="cmake ninja-build g++ pkg-config libmsgpack-cxx-dev libabsl-dev libboost-dev \
 libgtest-dev libbenchmark-dev libsigc++-3.0-dev libconcurrentqueue-dev \
-libzmq3-dev cppzmq-dev libssl-dev nlohmann-json3-dev python3-zmq python3-msgpack python3-websockets clang-format"
+libzmq3-dev cppzmq-dev libssl-dev nlohmann-json3-dev python3-zmq python3-msgpack python3-websockets clang-format clang"
 # Node.js for the JavaScript interop peers and the Node `ws` benchmark peer:
 # Debian's nodejs + npm, unless a node with npm is already installed.
 if ! command -v node > /dev/null 2>&1 || ! command -v npm > /dev/null 2>&1; then

@@ -11,15 +11,12 @@ absl::StatusOr<std::unique_ptr<Transport>> make_transport(const Url& url, const 
                                                           std::weak_ptr<TransportEvents> events) {
   if (url.scheme == "mem") return memory::make_transport(url, options, std::move(events));
   if (url.scheme == "zmq") return zmq_transport::make_transport(url, options, std::move(events));
-  if (url.scheme == "ws") return ws_transport::make_transport(url, options, std::move(events));
-  if (url.scheme == "wss") {
-    return absl::InvalidArgumentError(
-        internal::cat("herald: the ", url.scheme, ":// transport is not in this build (URL \"",
-                      url.text, "\"); available: mem://NAME, zmq://HOST:PORT, ws://HOST:PORT"));
+  if (url.scheme == "ws" || url.scheme == "wss") {
+    return ws_transport::make_transport(url, options, std::move(events));
   }
   return absl::InvalidArgumentError(
       internal::cat("herald: unknown transport scheme \"", url.scheme, "\" in URL \"", url.text,
-                    "\"; available: mem://NAME, zmq://HOST:PORT, ws://HOST:PORT"));
+                    "\"; available: mem://NAME, zmq://HOST:PORT, ws://HOST:PORT, wss://HOST:PORT"));
 }
 
 }  // namespace herald::internal

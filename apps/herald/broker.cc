@@ -31,15 +31,27 @@ options:
   --max-message-bytes N        largest message body (default 1048576)
   --session-timeout-ms N       a client silent this long has left (default 5000)
   --high-water-mark N          per-peer queue bound, each direction (default 100000)
+  --subscriber-high-water-mark N
+                               messages queued for one subscriber (default 10000;
+                               at worst N x (max message + 64 KiB) bytes each)
+  --max-sessions N             broker-wide budget: sessions (default 100000),
+  --max-channels N             channels with a member (default 100000),
+  --max-memberships N          channel memberships of all sessions (default 1000000),
+  --max-profile-bytes N        and profiles of all sessions (default 268435456)
+  --curve-secret FILE          encrypt everything with CURVE: FILE holds the broker's
+                               secret key (see "herald keygen"); clients connect to
+                               zmq://HOST:PORT?curve=PUBLIC_KEY. With --session-secret,
+                               tokens then travel in the encrypted hello
   --help                       this text
 )";
 
 }  // namespace
 
 int run_broker(int argc, char** argv) {
-  Args args = parse(
-      argc, argv, 2,
-      {"zmq", "session-secret", "max-message-bytes", "session-timeout-ms", "high-water-mark"});
+  Args args = parse(argc, argv, 2,
+                    {"zmq", "session-secret", "max-message-bytes", "session-timeout-ms",
+                     "high-water-mark", "subscriber-high-water-mark", "max-sessions",
+                     "max-channels", "max-memberships", "max-profile-bytes", "curve-secret"});
   if (args.values.count("help")) {
     std::cout << kBrokerUsage;
     return 0;
@@ -55,11 +67,28 @@ int run_broker(int argc, char** argv) {
     if (!secret.ok()) return fail(std::string(secret.status().message()), kBrokerUsage);
     options.session_secret = *secret;
   }
+  std::string curve_public;
+  if (args.values.count("curve-secret")) {
+    auto secret = herald::read_secret_file(args.values["curve-secret"]);
+    if (!secret.ok()) return fail(std::string(secret.status().message()), kBrokerUsage);
+    auto public_key = herald::curve_public_key(*secret);
+    if (!public_key.ok()) {
+      return fail(args.values["curve-secret"] + ": " + std::string(public_key.status().message()),
+                  kBrokerUsage);
+    }
+    options.curve_secret_key = *secret;
+    curve_public = *public_key;
+  }
   auto numeric = [&args](const char* name, auto& field) { return positive(args, name, field); };
   long long timeout_ms = options.session_timeout.count();
   if (!numeric("max-message-bytes", options.max_message_bytes) ||
       !numeric("session-timeout-ms", timeout_ms) ||
-      !numeric("high-water-mark", options.high_water_mark)) {
+      !numeric("high-water-mark", options.high_water_mark) ||
+      !numeric("subscriber-high-water-mark", options.subscriber_high_water_mark) ||
+      !numeric("max-sessions", options.max_sessions) ||
+      !numeric("max-channels", options.max_channels) ||
+      !numeric("max-memberships", options.max_memberships) ||
+      !numeric("max-profile-bytes", options.max_profile_bytes)) {
     return fail("numeric options take a positive whole number", kBrokerUsage);
   }
   options.session_timeout = std::chrono::milliseconds(timeout_ms);
@@ -75,7 +104,8 @@ int run_broker(int argc, char** argv) {
   std::cout << "listening " << broker.url() << std::endl;
   std::cerr << "herald broker: control port " << broker.port() << ", publish port "
             << broker.port() + 1 << ", subscribe port " << broker.port() + 2
-            << (options.session_secret.empty() ? "" : ", session tokens required") << std::endl;
+            << (options.session_secret.empty() ? "" : ", session tokens required")
+            << (curve_public.empty() ? "" : ", CURVE public key " + curve_public) << std::endl;
   int signal = 0;
   sigwait(&stop_signals, &signal);
   herald::ZmqBrokerStats stats = broker.stats();

@@ -1,7 +1,8 @@
 // The herald command line: what every command shares (options parsing, the
 // stop signals, errors), and one entry point per command, each in its own
 // file: hub.cc (`herald hub`), broker.cc (`herald broker`), token.cc
-// (`herald token`), pubsub.cc (`herald pub`, `herald sub`).
+// (`herald token`), keygen.cc (`herald keygen`), pubsub.cc (`herald pub`,
+// `herald sub`).
 #pragma once
 
 #include <signal.h>
@@ -47,6 +48,7 @@ int fail(const std::string& message, const char* usage);
 int run_hub(int argc, char** argv);
 int run_broker(int argc, char** argv);
 int run_token(int argc, char** argv);
+int run_keygen(int argc, char** argv);
 int run_pub(int argc, char** argv);
 int run_sub(int argc, char** argv);
 

@@ -20,8 +20,9 @@ constexpr const char* kHubUsage = R"(usage: herald hub --ws HOST:PORT [options]
 
 Runs a herald hub until SIGINT or SIGTERM, then closes every connection
 (close 1001) after what was being written has gone out. It prints the URL
-clients use, "listening ws://HOST:PORT", as its first line (port 0 picks a
-free port). The protocol is in docs/PROTOCOL.md ("ws://").
+clients use, "listening ws://HOST:PORT" (wss:// with --tls-cert), as its
+first line (port 0 picks a free port). The protocol is in docs/PROTOCOL.md
+("ws://").
 
 options:
   --ws HOST:PORT               where to listen (required; e.g. 127.0.0.1:7070)
@@ -35,11 +36,15 @@ options:
   --max-write-queue-bytes N    per-connection write queue bound; past it the
                                connection is closed with 4002 (default 16777216)
   --max-connections N          default 10000
+  --tls-cert FILE              serve wss:// only (TLS 1.2+): the certificate chain
+                               in FILE (PEM, leaf first)
+  --tls-key FILE               its private key (PEM; default: in the --tls-cert file)
   --help                       this text
 )";
 
 bool split_host_port(std::string text, std::string& host, int& port) {
   if (text.rfind("ws://", 0) == 0) text = text.substr(5);
+  if (text.rfind("wss://", 0) == 0) text = text.substr(6);
   if (!text.empty() && text.back() == '/') text.pop_back();
   const auto colon = text.rfind(':');
   if (colon == std::string::npos || colon == 0) return false;
@@ -57,7 +62,7 @@ bool split_host_port(std::string text, std::string& host, int& port) {
 int run_hub(int argc, char** argv) {
   Args args = parse(argc, argv, 2,
                     {"ws", "session-secret", "max-message-bytes", "threads", "idle-timeout-ms",
-                     "max-write-queue-bytes", "max-connections"});
+                     "max-write-queue-bytes", "max-connections", "tls-cert", "tls-key"});
   if (args.values.count("help")) {
     std::cout << kHubUsage;
     return 0;
@@ -69,6 +74,11 @@ int run_hub(int argc, char** argv) {
   if (!split_host_port(args.values["ws"], options.host, options.port)) {
     return fail("--ws takes HOST:PORT, e.g. 127.0.0.1:7070 (port 0 picks one)", kHubUsage);
   }
+  if (args.values.count("tls-key") && !args.values.count("tls-cert")) {
+    return fail("--tls-key needs --tls-cert", kHubUsage);
+  }
+  if (args.values.count("tls-cert")) options.tls_certificate_file = args.values["tls-cert"];
+  if (args.values.count("tls-key")) options.tls_private_key_file = args.values["tls-key"];
   herald::HubOptions hub_options;
   if (args.values.count("session-secret")) {
     auto secret = herald::read_secret_file(args.values["session-secret"]);

@@ -28,6 +28,8 @@ options:
   --broadcast        send to everyone (CHANNEL is then ignored)
   --no-echo          do not deliver it back to this connection
   --session TOKEN    session token for hubs and brokers that require one
+  --tls-ca FILE      wss://: trust the CA certificates in FILE (PEM) instead of
+                     the system's store
   --help             this text
 )";
 
@@ -42,6 +44,8 @@ options:
   --all              also print broadcasts and presence (channel:join, ...) events
   --count N          exit after printing N lines
   --session TOKEN    session token for hubs and brokers that require one
+  --tls-ca FILE      wss://: trust the CA certificates in FILE (PEM) instead of
+                     the system's store
   --help             this text
 )";
 
@@ -72,7 +76,7 @@ herald::Realtime connect_or_explain(const std::string& url, const herald::Option
 }  // namespace
 
 int run_pub(int argc, char** argv) {
-  Args args = parse(argc, argv, 2, {"session"}, {"broadcast", "no-echo"});
+  Args args = parse(argc, argv, 2, {"session", "tls-ca"}, {"broadcast", "no-echo"});
   if (args.values.count("help")) {
     std::cout << kPubUsage;
     return 0;
@@ -91,6 +95,7 @@ int run_pub(int argc, char** argv) {
 
   herald::Options options;
   if (args.values.count("session")) options.session = args.values["session"];
+  if (args.values.count("tls-ca")) options.tls_ca_file = args.values["tls-ca"];
   options.timeout = std::chrono::seconds(10);
   std::string error;
   herald::Realtime rt = connect_or_explain(url, options, error);
@@ -131,7 +136,7 @@ int run_pub(int argc, char** argv) {
 }
 
 int run_sub(int argc, char** argv) {
-  Args args = parse(argc, argv, 2, {"session", "count"}, {"all"});
+  Args args = parse(argc, argv, 2, {"session", "count", "tls-ca"}, {"all"});
   if (args.values.count("help")) {
     std::cout << kSubUsage;
     return 0;
@@ -150,6 +155,7 @@ int run_sub(int argc, char** argv) {
   herald::Options options;
   options.dispatch = herald::Dispatch::queued;  // print from this thread
   if (args.values.count("session")) options.session = args.values["session"];
+  if (args.values.count("tls-ca")) options.tls_ca_file = args.values["tls-ca"];
   std::string error;
   herald::Realtime rt = connect_or_explain(args.positional[0], options, error);
   if (!error.empty()) return fail(error, kSubUsage);

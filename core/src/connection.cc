@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 
+#include "herald/internal/msgpack_walk.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/socket_id.hpp"
 #include "herald/internal/text.hpp"
@@ -149,7 +150,37 @@ void Connection::transport_refused(const absl::Status& status) {
   report_error(status, /*remember=*/true);
 }
 
+void Connection::session_ended(const absl::Status& why) {
+  // As a network transport reports a refusal of a connection that was up.
+  transport_disconnected(std::string(why.message()));
+  transport_refused(why);
+}
+
 void Connection::transport_error(const absl::Status& status) { report_error(status); }
+
+// On the sender's thread (it may wait): detach, then tell. The connection
+// stays usable: its sends are buffered as while disconnected, and it is
+// attached again (its channels restored) when it next drains its inbox.
+void Connection::cut_stalled() {
+  if (cutting_.exchange(true)) return;
+  const absl::Status why = absl::ResourceExhaustedError(internal::cat(
+      "herald: slow consumer: this connection's inbox was full (", options_.inbox_capacity,
+      " messages) and it dispatched nothing for the hub's stall_timeout while a sender waited; "
+      "cut, and attached again when it drains"));
+  bump(cut_slow_consumer_);
+  transport_->cut(why);
+  transport_disconnected(std::string(why.message()));
+  report_error(why);
+  cut_.store(true, std::memory_order_seq_cst);
+}
+
+// After a drain, on a thread that may wait.
+void Connection::reattach_if_cut() {
+  if (!cut_.load(std::memory_order_seq_cst) || !may_wait()) return;
+  if (!cut_.exchange(false)) return;
+  if (state() == State::disconnected) transport_->open();
+  cutting_.store(false, std::memory_order_seq_cst);
+}
 
 void Connection::transport_reconnect_attempt(int attempt) {
   std::function<void(int)> handler;
@@ -241,7 +272,7 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
                                  std::string_view event, Message body, std::optional<bool> echo) {
   absl::Status status;
   if (kind == EnvelopeKind::message) status = validate_name("channel", channel);
-  if (status.ok()) status = validate_name("event", event);
+  if (status.ok()) status = validate_sent_event(event);
   if (status.ok()) status = usable(kind == EnvelopeKind::message ? "send" : "broadcast");
   if (status.ok()) {
     const std::size_t size = body.bytes().size();
@@ -252,17 +283,45 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
                         " bytes; the limit is ", limit, " (HubOptions::max_message_bytes)"));
     }
   }
+  if (status.ok()) status = check_nesting(body.bytes(), "message body");
   if (!status.ok()) return rejected(status);
 
   EnvelopePtr envelope = Envelope::make(kind, channel, event, socket_id_, std::move(body),
                                         echo.value_or(options_.echo_messages));
   for (int attempt = 0;; ++attempt) {
     if (state() == State::connected && attempt < 3) {
-      absl::Status sent = transport_->publish(envelope);
+      SendWait wait;
+      wait.timeout = options_.timeout;
+      // On its way out (a network transport held back by the far side): a
+      // thread that must not wait does not; one that polls a queued
+      // connection (maybe the very one that is full) waits a little.
+      if (!may_wait()) {
+        wait.limit = SendWait::Limit::never;
+      } else if (t_polls_queued) {
+        wait.limit = SendWait::Limit::bounded;
+      }
+      absl::Status sent;
+      {
+        SendWaitScope scope(wait);
+        sent = transport_->publish(envelope);
+      }
+      if (wait.waits > 0) {
+        bump(sends_held_);
+        bump(send_held_ns_, wait.waited_ns);
+      }
       // kUnavailable: the transport lost its connection a moment before
       // telling us; the message is buffered like any sent while disconnected.
       if (!absl::IsUnavailable(sent)) {
+        if (sent.ok() && wait.timed_out) {
+          bump(sent_);
+          bump(send_timeouts_);
+          return absl::DeadlineExceededError(internal::cat(
+              "herald: ", kind == EnvelopeKind::message ? "send" : "broadcast", " of \"", event,
+              "\": a receiver with Overflow::block had no room for ", options_.timeout.count(),
+              " ms (Options::timeout); it did not get this message, the others did"));
+        }
         if (sent.ok()) bump(sent_);
+        if (absl::IsDeadlineExceeded(sent)) bump(send_timeouts_);
         return sent;
       }
     }
@@ -326,6 +385,10 @@ Stats Connection::stats() const {
   s.dropped_inbox_full = get(dropped_inbox_full_);
   s.dropped_closed = get(dropped_closed_);
   s.inbox_overfilled = get(inbox_overfilled_);
+  s.sends_held = get(sends_held_);
+  s.send_held_ns = get(send_held_ns_);
+  s.send_timeouts = get(send_timeouts_);
+  s.cut_slow_consumer = get(cut_slow_consumer_);
   s.sender_waits = inbox_.sender_waits();
   s.inbox_depth = inbox_.depth();
   s.inbox_high_water = inbox_.high_water();

@@ -34,7 +34,7 @@ void Connection::deliver(const EnvelopePtr& envelope) {
     drain_and_release();
     return;
   }
-  switch (inbox_.push(envelope, wait_policy())) {
+  switch (inbox_.push(envelope, wait_policy(), &delivered_)) {
     case Inbox::Admitted::queued:
       break;
     case Inbox::Admitted::overfilled:
@@ -46,6 +46,13 @@ void Connection::deliver(const EnvelopePtr& envelope) {
       break;
     case Inbox::Admitted::closed:
       bump(dropped_closed_);
+      return;
+    case Inbox::Admitted::timed_out:  // the sender is told (kDeadlineExceeded)
+      bump(dropped_inbox_full_);
+      return;
+    case Inbox::Admitted::stalled:
+      bump(dropped_inbox_full_);
+      cut_stalled();
       return;
   }
   if (immediate && try_become_dispatcher()) drain_and_release();
@@ -84,8 +91,9 @@ void Connection::drain_and_release() {
     }
     dispatcher_.store(std::thread::id{}, std::memory_order_seq_cst);
     // Something queued by a thread that found us dispatching? Take it back.
-    if (inbox_.empty() || !try_become_dispatcher()) return;
+    if (inbox_.empty() || !try_become_dispatcher()) break;
   }
+  reattach_if_cut();
 }
 
 std::size_t Connection::poll() {
@@ -99,6 +107,7 @@ std::size_t Connection::poll() {
   if (options_.dispatch == Dispatch::immediate && !inbox_.empty() && try_become_dispatcher()) {
     drain_and_release();
   }
+  reattach_if_cut();
   return n;
 }
 

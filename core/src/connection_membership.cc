@@ -1,6 +1,7 @@
 // Connection, membership: joined channels, join / leave and their ordering,
 // the channels restored on (re)connect, and presence (profile, members).
 #include "herald/internal/connection.hpp"
+#include "herald/internal/msgpack_walk.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
 #include "herald/internal/thread_role.hpp"
@@ -140,6 +141,7 @@ absl::Status Connection::update_profile(Message data, std::optional<bool> echo) 
         internal::cat("herald: profile is ", size, " bytes; the limit is ", limit,
                       " (HubOptions::max_message_bytes, the same as for a message body)")));
   }
+  if (absl::Status s = check_nesting(data.bytes(), "profile"); !s.ok()) return rejected(s);
   {
     std::lock_guard lock(mu_);
     profile_ = std::move(data);

@@ -6,6 +6,7 @@
 #include "herald/internal/names.hpp"
 #include "herald/internal/receiver.hpp"
 #include "herald/internal/router.hpp"
+#include "herald/internal/session_watch.hpp"
 #include "herald/internal/text.hpp"
 
 namespace herald {
@@ -35,7 +36,8 @@ bool same_verifier(const std::function<bool(std::string_view)>& a,
 
 bool same_options(const HubOptions& a, const HubOptions& b) {
   return a.enforce_session == b.enforce_session && a.max_message_bytes == b.max_message_bytes &&
-         same_verifier(a.verify_session, b.verify_session);
+         a.session_check_interval == b.session_check_interval &&
+         a.stall_timeout == b.stall_timeout && same_verifier(a.verify_session, b.verify_session);
 }
 
 }  // namespace
@@ -43,7 +45,17 @@ bool same_options(const HubOptions& a, const HubOptions& b) {
 Hub::Hub(std::string name, HubOptions options)
     : name_(std::move(name)),
       options_(std::move(options)),
-      router_(std::make_unique<internal::Router>()) {}
+      router_(std::make_unique<internal::Router>()) {
+  if (!options_.enforce_session) return;
+  session_watch_ = std::make_unique<internal::SessionWatch>(
+      options_.verify_session, options_.session_check_interval,
+      [this](const std::shared_ptr<internal::Receiver>& receiver) {
+        internal::HubAccess::detach(*this, *receiver);
+        receiver->session_ended(absl::UnauthenticatedError(internal::cat(
+            "herald: hub \"", name_, "\": the session token is no longer valid (expired or ",
+            "refused by the verifier now)")));
+      });
+}
 
 Hub::~Hub() = default;
 
@@ -55,6 +67,14 @@ absl::StatusOr<std::shared_ptr<Hub>> Hub::create(std::string_view name, HubOptio
   if (options.enforce_session && !options.verify_session) {
     return absl::InvalidArgumentError(internal::cat(
         "herald: hub \"", name, "\": enforce_session is set but verify_session is empty"));
+  }
+  if (options.session_check_interval < std::chrono::milliseconds(1)) {
+    return absl::InvalidArgumentError(
+        internal::cat("herald: hub \"", name, "\": session_check_interval must be at least 1 ms"));
+  }
+  if (options.stall_timeout < std::chrono::milliseconds(0)) {
+    return absl::InvalidArgumentError(
+        internal::cat("herald: hub \"", name, "\": stall_timeout cannot be negative (0: never)"));
   }
   if (options.max_message_bytes == 0) {
     return absl::InvalidArgumentError(
@@ -101,8 +121,7 @@ std::vector<Member> Hub::members(std::string_view channel) const {
 
 namespace herald::internal {
 
-absl::Status HubAccess::attach(Hub& hub, std::shared_ptr<Receiver> receiver,
-                               std::string_view session) {
+absl::Status HubAccess::check_session(const Hub& hub, std::string_view session) {
   if (hub.options_.enforce_session) {
     if (session.empty()) {
       return absl::UnauthenticatedError(
@@ -113,14 +132,37 @@ absl::Status HubAccess::attach(Hub& hub, std::shared_ptr<Receiver> receiver,
           cat("herald: hub \"", hub.name_, "\" rejected the session token"));
     }
   }
-  if (!hub.router_->attach(std::move(receiver))) {
+  return absl::OkStatus();
+}
+
+absl::Status HubAccess::attach(Hub& hub, std::shared_ptr<Receiver> receiver,
+                               std::string_view session) {
+  if (absl::Status s = check_session(hub, session); !s.ok()) return s;
+  if (!hub.router_->attach(receiver)) {
     return absl::AlreadyExistsError(
         cat("herald: hub \"", hub.name_, "\": a connection with this socket id is attached"));
+  }
+  if (hub.session_watch_) hub.session_watch_->watch(receiver, std::string(session));
+  return absl::OkStatus();
+}
+
+absl::Status HubAccess::replace(Hub& hub, const Receiver& old,
+                                std::shared_ptr<Receiver> replacement, std::string_view session) {
+  if (absl::Status s = check_session(hub, session); !s.ok()) return s;
+  if (!hub.router_->replace(old, replacement)) return attach(hub, std::move(replacement), session);
+  if (hub.session_watch_) {
+    hub.session_watch_->forget(old);
+    hub.session_watch_->watch(replacement, std::string(session));
   }
   return absl::OkStatus();
 }
 
+std::vector<std::string> HubAccess::channels_of(Hub& hub, const Receiver& receiver) {
+  return hub.router_->channels_of(receiver);
+}
+
 void HubAccess::detach(Hub& hub, const Receiver& receiver) {
+  if (hub.session_watch_) hub.session_watch_->forget(receiver);
   std::vector<std::string> left = hub.router_->detach(receiver);
   if (left.empty()) return;
   Message body = presence_body(receiver.id(), receiver.profile());

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "herald/internal/thread_role.hpp"
+
 namespace herald::internal {
 
 Inbox::Inbox(std::size_t capacity, Overflow overflow)
@@ -15,7 +17,59 @@ void Inbox::publish_depth_locked() noexcept {
   }
 }
 
-Inbox::Admitted Inbox::push(const EnvelopePtr& envelope, Wait wait) {
+// Under mu_ (released while waiting): kBoundedWait at most, then over the
+// bound. Returns queued (room, or admitted over the bound: overfilled_ is
+// told apart by the caller) or closed.
+Inbox::Admitted Inbox::wait_bounded(std::unique_lock<std::mutex>& lock) {
+  producer_cv_.wait_for(lock, kBoundedWait, [&] { return closed_ || size_locked() < capacity_; });
+  return closed_ ? Admitted::closed : Admitted::queued;
+}
+
+// Under mu_ (released while waiting): until there is room, the sender's
+// deadline passes (timed_out), or the consumer makes no progress for the
+// sender's stall_timeout (stalled).
+Inbox::Admitted Inbox::wait_for_room(std::unique_lock<std::mutex>& lock,
+                                     const std::atomic<std::uint64_t>* progress) {
+  using Clock = std::chrono::steady_clock;
+  SendWait* const send = t_send_wait;
+  auto room = [&] { return closed_ || size_locked() < capacity_; };
+  const Clock::time_point started = Clock::now();
+  const Clock::time_point deadline = send ? send->deadline_at(started) : Clock::time_point::max();
+  const auto stall = send ? send->stall_timeout : std::chrono::milliseconds{0};
+  std::uint64_t seen = progress ? progress->load(std::memory_order_relaxed) : 0;
+  Clock::time_point moved = started;  // when the consumer last made progress
+  std::uint64_t drains = drains_;
+  Admitted outcome = Admitted::queued;
+  while (!room()) {
+    const Clock::time_point now = Clock::now();
+    if (drains != drains_ || (progress && progress->load(std::memory_order_relaxed) != seen)) {
+      drains = drains_;
+      if (progress) seen = progress->load(std::memory_order_relaxed);
+      moved = now;
+    }
+    if (now >= deadline) {
+      outcome = Admitted::timed_out;
+      break;
+    }
+    if (stall.count() > 0 && now - moved >= stall) {
+      outcome = Admitted::stalled;
+      break;
+    }
+    Clock::time_point until = std::min(deadline, now + kProgressCheck);
+    producer_cv_.wait_until(lock, until, room);
+  }
+  if (send) {
+    ++send->waits;
+    send->waited_ns += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count());
+    if (outcome == Admitted::timed_out) send->timed_out = true;
+  }
+  if (closed_) return Admitted::closed;
+  return outcome;
+}
+
+Inbox::Admitted Inbox::push(const EnvelopePtr& envelope, Wait wait,
+                            const std::atomic<std::uint64_t>* progress) {
   std::unique_lock lock(mu_);
   if (closed_) return Admitted::closed;
   Admitted result = Admitted::queued;
@@ -32,22 +86,15 @@ Inbox::Admitted Inbox::push(const EnvelopePtr& envelope, Wait wait) {
         result = Admitted::dropped_oldest;
         break;
       case Overflow::block: {
-        if (wait == Wait::never) {
-          result = Admitted::overfilled;
-          break;
+        if (wait != Wait::never) {
+          sender_waits_.fetch_add(1, std::memory_order_relaxed);
+          ++producers_waiting_;
+          const Admitted waited =
+              wait == Wait::bounded ? wait_bounded(lock) : wait_for_room(lock, progress);
+          --producers_waiting_;
+          if (waited != Admitted::queued) return waited;
         }
-        sender_waits_.fetch_add(1, std::memory_order_relaxed);
-        ++producers_waiting_;
-        auto room = [&] { return closed_ || size_locked() < capacity_; };
-        bool got_room = true;
-        if (wait == Wait::unbounded) {
-          producer_cv_.wait(lock, room);
-        } else {
-          got_room = producer_cv_.wait_for(lock, kBoundedWait, room);
-        }
-        --producers_waiting_;
-        if (closed_) return Admitted::closed;
-        if (!got_room) result = Admitted::overfilled;
+        if (size_locked() >= capacity_) result = Admitted::overfilled;
         break;
       }
     }
@@ -73,6 +120,7 @@ std::size_t Inbox::take_all(std::vector<EnvelopePtr>& out) {
     items_.clear();
   }
   head_ = 0;
+  ++drains_;
   publish_depth_locked();
   bool wake = producers_waiting_ > 0;
   lock.unlock();

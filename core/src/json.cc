@@ -3,15 +3,39 @@
 #include <cstdio>
 #include <string>
 
+#include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
 #include "herald/message.hpp"
 
 namespace herald::internal {
 namespace {
 
+// How many bytes the UTF-8 sequence starting at s[i] takes, or 0 when s[i]
+// does not start a well-formed one.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto lead = static_cast<unsigned char>(s[i]);
+  const std::size_t n = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
+  if (n == 0 || i + n > s.size() || !is_valid_utf8(s.substr(i, n))) return 0;
+  return n;
+}
+
+// JSON text is UTF-8 (RFC 8259 §8.1): a str that is not (msgpack does not
+// check) gets U+FFFD for each byte that does not belong to a well-formed
+// sequence, so the output is always JSON any parser accepts.
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      const std::size_t n = utf8_sequence(s, i);
+      if (n == 0) {
+        out += "\\ufffd";
+      } else {
+        out.append(s.substr(i, n));
+        i += n - 1;
+      }
+      continue;
+    }
     switch (c) {
       case '"':
         out += "\\\"";
@@ -47,7 +71,11 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void append_json(std::string& out, const msgpack::object& o) {
+// `in_key`: `o` is (inside) a map key that is not a str, written as JSON text
+// that the outermost such key then quotes once. Its own non-str keys are not
+// quoted again: quoting at every level of keys within keys would double the
+// escapes per level (an 80-byte body of nested map keys made gigabytes).
+void append_json(std::string& out, const msgpack::object& o, bool in_key = false) {
   switch (o.type) {
     case msgpack::type::NIL:
       out += "null";
@@ -86,7 +114,7 @@ void append_json(std::string& out, const msgpack::object& o) {
       out.push_back('[');
       for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
         if (i > 0) out.push_back(',');
-        append_json(out, o.via.array.ptr[i]);
+        append_json(out, o.via.array.ptr[i], in_key);
       }
       out.push_back(']');
       break;
@@ -97,13 +125,15 @@ void append_json(std::string& out, const msgpack::object& o) {
         const msgpack::object& key = o.via.map.ptr[i].key;
         if (key.type == msgpack::type::STR) {
           append_json_string(out, {key.via.str.ptr, key.via.str.size});
+        } else if (in_key) {
+          append_json(out, key, true);
         } else {
           std::string text;
-          append_json(text, key);
+          append_json(text, key, true);
           append_json_string(out, text);
         }
         out.push_back(':');
-        append_json(out, o.via.map.ptr[i].val);
+        append_json(out, o.via.map.ptr[i].val, in_key);
       }
       out.push_back('}');
       break;

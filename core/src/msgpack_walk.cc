@@ -6,15 +6,20 @@
 #include <cstring>
 #include <string>
 
+#include "herald/internal/text.hpp"
+
 namespace herald::internal {
 namespace {
 
 class Walker {
  public:
-  explicit Walker(std::span<const std::byte> b) : b_(b) {}
+  Walker(std::span<const std::byte> b, int max_depth) : b_(b), max_depth_(max_depth) {}
+
+  int deepest = 0;
 
   bool value(int depth) {
-    if (depth > kMaxMsgpackDepth) return fail("nesting deeper than 256 levels");
+    if (depth > max_depth_) return fail(cat("nesting deeper than ", max_depth_, " levels"));
+    if (depth > deepest) deepest = depth;
     std::uint8_t t;
     if (!byte(t)) return false;
     if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) return true;
@@ -91,8 +96,8 @@ class Walker {
   std::string error;
 
  private:
-  bool fail(const char* why) {
-    error = why;
+  bool fail(std::string why) {
+    error = std::move(why);
     return false;
   }
   bool byte(std::uint8_t& out) {
@@ -131,18 +136,31 @@ class Walker {
     return true;
   }
   std::span<const std::byte> b_;
+  int max_depth_;
   std::size_t pos_ = 0;
 };
 
 }  // namespace
 
-MsgpackWalkResult walk_msgpack(std::span<const std::byte> bytes) {
-  Walker w(bytes);
+MsgpackWalkResult walk_msgpack(std::span<const std::byte> bytes, int max_depth) {
+  Walker w(bytes, max_depth);
   MsgpackWalkResult result;
   w.value(0);
   result.offset = w.pos();
   result.error = std::move(w.error);
+  result.deepest = w.deepest;
   return result;
+}
+
+absl::Status check_nesting(std::span<const std::byte> bytes, std::string_view what) {
+  // Each level takes at least one byte: a short value cannot nest too deep.
+  if (bytes.size() <= static_cast<std::size_t>(limits::kMaxNestingDepth) + 1) {
+    return absl::OkStatus();
+  }
+  MsgpackWalkResult walked = walk_msgpack(bytes);
+  if (walked.error.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      cat("herald: ", what, " refused: ", walked.error, " (limits::kMaxNestingDepth)"));
 }
 
 }  // namespace herald::internal

@@ -73,12 +73,24 @@ absl::Status validate_name(std::string_view what, std::string_view name) {
                                                     kMaxNameBytes, " bytes of UTF-8 expected)"));
   }
   if (name.size() > kMaxNameBytes) {
-    return absl::InvalidArgumentError(cat("herald: ", what, " name ", quoted(name, 32), " is ",
-                                          name.size(), " bytes; the limit is ", kMaxNameBytes));
+    return absl::InvalidArgumentError(cat("herald: ", what, " name ", printable_quote(name, 32),
+                                          " is ", name.size(), " bytes; the limit is ",
+                                          kMaxNameBytes));
   }
   if (!is_valid_utf8(name)) {
     return absl::InvalidArgumentError(
-        cat("herald: ", what, " name ", quoted(name), " is not valid UTF-8"));
+        cat("herald: ", what, " name ", printable_quote(name), " is not valid UTF-8"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status validate_sent_event(std::string_view event) {
+  if (absl::Status s = validate_name("event", event); !s.ok()) return s;
+  if (event.starts_with(kReservedEventPrefix)) {
+    return absl::InvalidArgumentError(
+        cat("herald: event name ", printable_quote(event), " is reserved: events starting with \"",
+            kReservedEventPrefix,
+            "\" are the hub's presence events (channel:join, channel:leave, channel:update)"));
   }
   return absl::OkStatus();
 }

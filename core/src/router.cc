@@ -75,6 +75,29 @@ std::vector<std::string> Router::detach(const Receiver& receiver) {
   return left;
 }
 
+bool Router::replace(const Receiver& old, std::shared_ptr<Receiver> replacement) {
+  std::shared_ptr<Receiver> keep_alive;  // released after the lock
+  std::lock_guard lock(mu_);
+  auto it = attached_.find(&old);
+  if (it == attached_.end() || replacement->id() != old.id()) return false;
+  for (const std::string& channel : it->second.channels) {
+    auto ch = channels_.find(channel);
+    if (ch == channels_.end()) continue;
+    auto next = std::make_shared<Members>(*ch->second);
+    for (Entry& e : *next) {
+      if (e.receiver.get() == &old) e = Entry{replacement, replacement->id()};
+    }
+    ch->second = std::move(next);
+  }
+  Attached taken{replacement, std::move(it->second.channels)};
+  keep_alive = std::move(it->second.receiver);
+  attached_.erase(it);
+  attached_.try_emplace(replacement.get(), std::move(taken));
+  rebuild_all_locked();
+  changed_locked();
+  return true;
+}
+
 bool Router::join(const Receiver& receiver, std::string_view channel) {
   std::lock_guard lock(mu_);
   auto it = attached_.find(&receiver);

@@ -25,8 +25,13 @@ std::string base64url(std::string_view bytes) {
   return s;
 }
 
+// Canonical base64url as JWTs use it (RFC 7515 §2): the URL-safe alphabet
+// only, no padding, and the unused low bits of the last character zero, so
+// exactly one text decodes to a given byte string — "=junk" appended to a
+// valid token, or a last character changed in its unused bits, is refused.
 bool unbase64url(std::string_view in, std::string& out) {
   out.clear();
+  if (in.size() % 4 == 1) return false;  // 6 bits cannot end a byte
   unsigned value = 0;
   int bits = 0;
   for (char c : in) {
@@ -37,22 +42,20 @@ bool unbase64url(std::string_view in, std::string& out) {
       d = c - 'a' + 26;
     else if (c >= '0' && c <= '9')
       d = c - '0' + 52;
-    else if (c == '-' || c == '+')
+    else if (c == '-')
       d = 62;
-    else if (c == '_' || c == '/')
+    else if (c == '_')
       d = 63;
-    else if (c == '=')
-      break;
     else
       return false;
-    value = (value << 6) | static_cast<unsigned>(d);
+    value = ((value << 6) | static_cast<unsigned>(d)) & 0xfff;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
       out.push_back(static_cast<char>((value >> bits) & 0xff));
     }
   }
-  return true;
+  return (value & ((1u << bits) - 1)) == 0;
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
@@ -80,8 +83,12 @@ std::string make_session_token(std::string_view secret, std::string_view subject
   const std::int64_t now = now_seconds();
   nlohmann::json payload = {
       {"sub", std::string(subject)}, {"iat", now}, {"exp", now + ttl.count()}};
+  // JSON text is UTF-8: a subject that is not gets U+FFFD for its bad bytes
+  // (dump would throw otherwise).
+  const std::string payload_text =
+      payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   std::string signing_input =
-      cat(base64url(R"({"alg":"HS256","typ":"JWT"})"), ".", base64url(payload.dump()));
+      cat(base64url(R"({"alg":"HS256","typ":"JWT"})"), ".", base64url(payload_text));
   return cat(signing_input, ".", base64url(hmac_sha256(secret, signing_input)));
 }
 
@@ -94,10 +101,14 @@ absl::StatusOr<std::string> verify_session_token(std::string_view secret, std::s
     return refuse("not a JWT (expected header.payload.signature)");
   }
   std::string header, payload, signature;
-  if (!unbase64url(token.substr(0, dot1), header) ||
-      !unbase64url(token.substr(dot1 + 1, dot2 - dot1 - 1), payload) ||
-      !unbase64url(token.substr(dot2 + 1), signature)) {
-    return refuse("not base64url");
+  const char* part = !unbase64url(token.substr(0, dot1), header)                      ? "header"
+                     : !unbase64url(token.substr(dot1 + 1, dot2 - dot1 - 1), payload) ? "payload"
+                     : !unbase64url(token.substr(dot2 + 1), signature)                ? "signature"
+                                                                                      : nullptr;
+  if (part != nullptr) {
+    return refuse(
+        cat("the ", part,
+            " is not canonical base64url (A-Z a-z 0-9 - _, no padding, unused bits zero)"));
   }
   nlohmann::json h = nlohmann::json::parse(header, nullptr, /*allow_exceptions=*/false);
   if (!h.is_object() || !h.contains("alg") || h["alg"] != "HS256") {
@@ -111,11 +122,12 @@ absl::StatusOr<std::string> verify_session_token(std::string_view secret, std::s
   nlohmann::json p = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
   if (!p.is_object()) return refuse("the payload is not a JSON object");
   const std::int64_t now = now_seconds();
-  if (p.contains("exp")) {
-    if (!p["exp"].is_number() || p["exp"].get<double>() <= static_cast<double>(now)) {
-      return refuse("expired");
-    }
-  }
+  // A token without "exp" would be valid forever: herald refuses it rather
+  // than accept a credential that can never be withdrawn (`herald token` and
+  // make_session_token always write one).
+  if (!p.contains("exp")) return refuse("no \"exp\" (expiry) claim: a token must expire");
+  if (!p["exp"].is_number()) return refuse("\"exp\" must be a number (unix seconds)");
+  if (p["exp"].get<double>() <= static_cast<double>(now)) return refuse("expired");
   if (p.contains("nbf")) {
     if (!p["nbf"].is_number() || p["nbf"].get<double>() > static_cast<double>(now)) {
       return refuse("not valid yet (nbf)");

@@ -23,7 +23,9 @@ absl::StatusOr<Url> parse_url(std::string_view text) {
   }
   url.scheme = std::string(text.substr(0, sep));
   std::string_view rest = text.substr(sep + 3);
-  std::size_t slash = rest.find('/');
+  // A network URL's authority ends at a path or a query
+  // ("zmq://HOST:PORT?curve=KEY"); what follows is the transport's (Url::path).
+  std::size_t slash = url.scheme == "mem" ? rest.find('/') : rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
   if (slash != std::string_view::npos) url.path = std::string(rest.substr(slash));
   if (url.scheme == "mem") {

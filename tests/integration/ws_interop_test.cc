@@ -13,7 +13,10 @@
 // one WebSocket message, then receive everybody else's and print what they
 // got as canonical JSON. The test compares every line with what the sender
 // sent, and the C++ client compares the exact msgpack bytes it receives:
-// the hub forwards bodies unchanged.
+// the hub forwards bodies unchanged. Each test runs over ws:// and over
+// wss:// (a certificate made by the test; the peers trust its CA through
+// SSL_CERT_FILE / NODE_EXTRA_CA_CERTS, the C++ client through
+// Options::tls_ca_file).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -35,6 +38,7 @@
 #include "herald/websocket/gateway.hpp"
 #include "process.hpp"
 #include "test_support.hpp"
+#include "tls_certificates.hpp"
 
 namespace herald {
 namespace {
@@ -188,7 +192,8 @@ class Peer {
   PeerReport report_;
 };
 
-class WsInterop : public ::testing::Test {
+// The parameter: over TLS (wss://) or not.
+class WsInterop : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
     // scripts/setup.sh installs both: python3-websockets, python3-msgpack, npm ci.
@@ -201,24 +206,29 @@ class WsInterop : public ::testing::Test {
     ASSERT_TRUE(hub.ok()) << hub.status();
     // One I/O thread: a burst that arrives in one WebSocket message is
     // routed in one go, so each receiver gets it coalesced.
-    auto gateway = WsGateway::start(*hub, {.host = "127.0.0.1", .port = 0, .threads = 1});
+    WsGatewayOptions options{.host = "127.0.0.1", .port = 0, .threads = 1};
+    if (GetParam()) {
+      options.tls_certificate_file = testing::tls_files().hub_combined;
+      const std::string& ca = testing::tls_files().ca;
+      peer_env_ = {"/usr/bin/env", "SSL_CERT_FILE=" + ca, "NODE_EXTRA_CA_CERTS=" + ca};
+      cpp_options_.tls_ca_file = ca;
+    }
+    auto gateway = WsGateway::start(*hub, options);
     ASSERT_TRUE(gateway.ok()) << gateway.status();
     gateway_ = *std::move(gateway);
   }
 
   std::unique_ptr<Peer> python(int count, std::vector<std::string> from) {
-    std::vector<std::string> argv{
-        kPython,         std::string(HERALD_INTEGRATION_DIR) + "/python/ws_peer.py",
-        gateway_->url(), "python",
-        kChannel,        std::to_string(count)};
+    std::vector<std::string> argv = peer_env_;
+    argv.insert(argv.end(), {kPython, std::string(HERALD_INTEGRATION_DIR) + "/python/ws_peer.py",
+                             gateway_->url(), "python", kChannel, std::to_string(count)});
     argv.insert(argv.end(), from.begin(), from.end());
     return std::make_unique<Peer>("python", std::move(argv));
   }
   std::unique_ptr<Peer> node(int count, std::vector<std::string> from) {
-    std::vector<std::string> argv{
-        kNode,           std::string(HERALD_INTEGRATION_DIR) + "/node/ws_peer.mjs",
-        gateway_->url(), "node",
-        kChannel,        std::to_string(count)};
+    std::vector<std::string> argv = peer_env_;
+    argv.insert(argv.end(), {kNode, std::string(HERALD_INTEGRATION_DIR) + "/node/ws_peer.mjs",
+                             gateway_->url(), "node", kChannel, std::to_string(count)});
     argv.insert(argv.end(), from.begin(), from.end());
     return std::make_unique<Peer>("node", std::move(argv));
   }
@@ -250,9 +260,11 @@ class WsInterop : public ::testing::Test {
   }
 
   std::unique_ptr<WsGateway> gateway_;
+  std::vector<std::string> peer_env_;  // wss://: the peers run under env, trusting the CA
+  Options cpp_options_;
 };
 
-TEST_F(WsInterop, PythonAndNodePeersTalkToEachOther) {
+TEST_P(WsInterop, PythonAndNodePeersTalkToEachOther) {
   auto py = python(2, {"node"});
   ASSERT_TRUE(py->read_until("joined")) << py->transcript();
   auto js = node(2, {"python"});
@@ -286,8 +298,8 @@ TEST_F(WsInterop, PythonAndNodePeersTalkToEachOther) {
   EXPECT_TRUE(testing::eventually([&] { return gateway_->stats().connections == 0; }));
 }
 
-TEST_F(WsInterop, PythonNodeAndTheCppClientTalkOnOneHub) {
-  Realtime cpp(gateway_->url());
+TEST_P(WsInterop, PythonNodeAndTheCppClientTalkOnOneHub) {
+  Realtime cpp(gateway_->url(), cpp_options_);
   Collector received;
   cpp.on_any(received.listener());
   ASSERT_TRUE(testing::eventually([&] { return cpp.is_connected(); })) << gateway_->url();
@@ -383,6 +395,11 @@ TEST_F(WsInterop, PythonNodeAndTheCppClientTalkOnOneHub) {
   EXPECT_EQ(stats.closed_protocol, 0u);
   EXPECT_TRUE(cpp.is_connected());
 }
+
+INSTANTIATE_TEST_SUITE_P(Schemes, WsInterop, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "wss" : "ws";
+                         });
 
 }  // namespace
 }  // namespace herald

@@ -203,6 +203,8 @@ TEST_F(ZmqInterop, MalformedDataFromPythonDoesNotDisturbCppClient) {
   ASSERT_TRUE(sent.has_value());
   const std::uint64_t malformed = std::stoull(*sent);
   EXPECT_GE(malformed, 20u);
+  const std::optional<std::string> multipart = peer->expect("sent-multipart ", kLineWait);
+  ASSERT_TRUE(multipart.has_value());
 
   // The valid message sent after them (seq 2) still arrives, and by then
   // (one publisher, one path: in order) every malformed one was seen and
@@ -211,6 +213,9 @@ TEST_F(ZmqInterop, MalformedDataFromPythonDoesNotDisturbCppClient) {
   ASSERT_NO_FATAL_FAILURE(expect_python_message(*python_id));
   Stats stats = client_->stats();
   EXPECT_EQ(stats.dropped_malformed, malformed);
+  // Messages of more than one frame never leave the broker.
+  EXPECT_EQ(broker_->stats().malformed_dropped, std::stoull(*multipart));
+  EXPECT_GE(std::stoull(*multipart), 3u);
   EXPECT_EQ(stats.lost_in_transit, 0u) << "a malformed message's seq must not be tracked";
   for (const Received& r : received_.all()) {
     const bool presence = r.event.rfind("channel:", 0) == 0;
@@ -225,6 +230,9 @@ TEST_F(ZmqInterop, MalformedDataFromPythonDoesNotDisturbCppClient) {
   ASSERT_NO_FATAL_FAILURE(expect_python_receives_cpp_message(*peer));
   stats = client_->stats();
   EXPECT_EQ(stats.dropped_malformed, malformed);
+  // Messages of more than one frame never leave the broker.
+  EXPECT_EQ(broker_->stats().malformed_dropped, std::stoull(*multipart));
+  EXPECT_GE(std::stoull(*multipart), 3u);
 }
 
 }  // namespace

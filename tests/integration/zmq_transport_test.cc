@@ -20,8 +20,10 @@
 #include "herald/herald.hpp"
 #include "herald/session_token.hpp"
 #include "herald/zmq/broker.hpp"
+#include "outage_stream.hpp"
 #include "process.hpp"
 #include "test_support.hpp"
+#include "zmq_raw_peers.hpp"
 
 namespace herald {
 namespace {
@@ -30,19 +32,6 @@ using namespace std::chrono_literals;
 using testing::Collector;
 using testing::eventually;
 using testing::Process;
-
-std::unique_ptr<ZmqBroker> start_broker(ZmqBrokerOptions options = {}) {
-  auto broker = std::make_unique<ZmqBroker>(std::move(options));
-  absl::Status s = broker->start();
-  EXPECT_TRUE(s.ok()) << s;
-  return broker;
-}
-
-std::unique_ptr<Realtime> connect(const std::string& url, Options options = {}) {
-  auto rt = std::make_unique<Realtime>(url, options);
-  EXPECT_TRUE(eventually([&] { return rt->is_connected(); })) << url;
-  return rt;
-}
 
 // Starts `herald broker` as a process and returns it with its URL.
 std::pair<std::unique_ptr<Process>, std::string> broker_process(const std::string& endpoint) {
@@ -99,59 +88,34 @@ TEST(ZmqTransport, BrokerKilledAndRestartedMidStream) {
   const int port = port_of(url);
   Options options;
   options.reconnection_delay = 100ms;
+  testing::OutageStream s;
+  s.pace = 200us;
   auto receiver = connect(url, options);
   auto sender = connect(url, options);
-  std::atomic<int> connects_r{0}, connects_s{0}, disconnects_r{0}, disconnects_s{0}, attempts{0};
-  receiver->on_connect([&] { connects_r.fetch_add(1); });
-  sender->on_connect([&] { connects_s.fetch_add(1); });
-  receiver->on_disconnect([&](std::string_view) { disconnects_r.fetch_add(1); });
-  sender->on_disconnect([&](std::string_view) { disconnects_s.fetch_add(1); });
-  sender->on_reconnect_attempt([&](int) { attempts.fetch_add(1); });
-  ASSERT_EQ(connects_r.load(), 1);  // replayed: already connected
+  ASSERT_NO_FATAL_FAILURE(s.watch(*receiver, *sender));
 
-  std::mutex mu;
-  std::vector<int> got_r, got_s;  // what the receiver, and the sender's own echo, saw
-  receiver->on("n", [&](const Payload& p) {
-    std::lock_guard lock(mu);
-    got_r.push_back(p.message().as<int>());
-  });
-  sender->on("n", [&](const Payload& p) {
-    std::lock_guard lock(mu);
-    got_s.push_back(p.message().as<int>());
-  });
-  ASSERT_TRUE(receiver->join("stream").ok());
-  ASSERT_TRUE(sender->join("stream").ok());
-
-  int next = 0;
-  auto send_some = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      ASSERT_TRUE(sender->send("stream", "n", next++).ok());
-      std::this_thread::sleep_for(200us);
-    }
-  };
-  send_some(300);
+  s.send_some(300);
   broker->signal(SIGKILL);
   ASSERT_TRUE(broker->wait().has_value());
-  send_some(200);  // some go out before the sender notices, the rest are buffered
-  ASSERT_TRUE(eventually([&] { return disconnects_s.load() == 1 && disconnects_r.load() == 1; }));
+  s.send_some(200);  // some go out before the sender notices, the rest are buffered
+  ASSERT_TRUE(
+      eventually([&] { return s.disconnects_s.load() == 1 && s.disconnects_r.load() == 1; }));
   EXPECT_FALSE(sender->is_connected());
-  send_some(200);  // certainly buffered
+  s.send_some(200);  // certainly buffered
   EXPECT_GT(sender->stats().buffered, 0u);
 
   auto [restarted, url2] = broker_process("tcp://127.0.0.1:" + std::to_string(port));
   ASSERT_EQ(url2, url);
-  ASSERT_TRUE(eventually([&] { return connects_r.load() == 2 && connects_s.load() == 2; }));
-  EXPECT_GE(attempts.load(), 1);
-  const int first_after = next;
-  send_some(300);
-  const int total = next;
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(mu);
-    return !got_r.empty() && got_r.back() == total - 1 && !got_s.empty() &&
-           got_s.back() == total - 1;
-  }));
+  ASSERT_TRUE(eventually([&] { return s.connects_r.load() == 2 && s.connects_s.load() == 2; }));
+  EXPECT_GE(s.attempts.load(), 1);
+  const int first_after = s.next;
+  s.send_some(300);
+  const int total = s.next;
+  ASSERT_TRUE(s.both_have_the_last());
 
-  std::lock_guard lock(mu);
+  std::lock_guard lock(s.mu);
+  const std::vector<int>& got_r = s.got_r;
+  const std::vector<int>& got_s = s.got_s;
   // In order, without duplicates, everywhere.
   for (std::size_t i = 1; i < got_r.size(); ++i) ASSERT_LT(got_r[i - 1], got_r[i]);
   for (std::size_t i = 1; i < got_s.size(); ++i) ASSERT_LT(got_s[i - 1], got_s[i]);
@@ -209,7 +173,7 @@ TEST(ZmqTransport, AnotherPeerCannotTakeOverASocketId) {
   msgpack::packer<msgpack::sbuffer> pk(hello);
   pk.pack_array(5);
   pk.pack(std::string_view("hello"));
-  pk.pack(1);
+  pk.pack(2);  // protocol version
   pk.pack(victim->get_socket_id());
   pk.pack(std::string_view("guessed-resume-secret"));
   pk.pack_array(0);
@@ -239,7 +203,7 @@ TEST(ZmqTransport, AHelloWhoseWelcomeWasLostCanBeRepeated) {
     msgpack::packer<msgpack::sbuffer> pk(b);
     pk.pack_array(5);
     pk.pack(std::string_view("hello"));
-    pk.pack(1);
+    pk.pack(2);  // protocol version
     pk.pack(std::string_view("client-with-a-lost-welcome"));
     pk.pack(secret);
     pk.pack_array(0);
@@ -293,57 +257,6 @@ TEST(ZmqTransport, DropsAtTheHighWaterMarkAreCountedNeverSilent) {
 
 // ---------------------------------------------------------------- bad input
 
-// A raw ZeroMQ publisher, made to pass the broker's subscribe-all first.
-struct RawPublisher {
-  RawPublisher(zmq::context_t& ctx, int port, const std::string& secret_token = "")
-      : pub(ctx, zmq::socket_type::pub), sub(ctx, zmq::socket_type::sub) {
-    for (zmq::socket_t* s : {&pub, &sub}) {
-      s->set(zmq::sockopt::linger, 0);
-      if (!secret_token.empty()) {
-        s->set(zmq::sockopt::plain_username, "raw");
-        s->set(zmq::sockopt::plain_password, secret_token);
-      }
-    }
-    pub.connect("tcp://127.0.0.1:" + std::to_string(port + 1));
-    sub.connect("tcp://127.0.0.1:" + std::to_string(port + 2));
-  }
-  // Probes until its own messages come back (or `limit` passes).
-  bool through(std::chrono::milliseconds limit = 5s) {
-    const std::string topic = "p" + testing::unique_name("raw") + "\xff";
-    sub.set(zmq::sockopt::subscribe, topic);
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      pub.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-      pub.send(zmq::buffer(std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00\xc0", 17)));
-      zmq::pollitem_t item{sub.handle(), 0, ZMQ_POLLIN, 0};
-      if (zmq::poll(&item, 1, 5ms) > 0) return true;
-    }
-    return false;
-  }
-  void send(std::vector<std::string> frames) {
-    for (std::size_t i = 0; i < frames.size(); ++i) {
-      pub.send(zmq::buffer(frames[i]),
-               i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
-  }
-  zmq::socket_t pub;
-  zmq::socket_t sub;
-};
-
-std::string header(std::string_view channel, std::string_view event) {
-  msgpack::sbuffer b;
-  msgpack::packer<msgpack::sbuffer> pk(b);
-  pk.pack_array(7);
-  pk.pack(1);
-  pk.pack(0);
-  pk.pack(channel);
-  pk.pack(event);
-  pk.pack(std::string_view("raw-peer"));
-  pk.pack(true);
-  pk.pack(0);
-  return std::string(b.data(), b.size());
-}
-
 TEST(ZmqTransport, GarbageFromARawPeerIsDroppedAndCountedWhileOthersKeepReceiving) {
   auto broker = start_broker({.endpoint = "tcp://127.0.0.1:0", .max_message_bytes = 4096});
   auto receiver = connect(broker->url());
@@ -372,33 +285,41 @@ TEST(ZmqTransport, GarbageFromARawPeerIsDroppedAndCountedWhileOthersKeepReceivin
     }
   });
   const std::string raw_header = header("room", "raw");
-  const std::vector<std::vector<std::string>> garbage = {
-      {topic},                                          // one frame
-      {topic, raw_header + good_body, good_body},       // three frames
-      {topic, "\xc1\xc1" + good_body},                  // header not msgpack
-      {topic, "\x93\x01\x00\xa4room" + good_body},      // header too short
-      {topic, header("room", "") + good_body},          // empty event
-      {topic, header("other", "raw") + good_body},      // topic disagrees
-      {topic, raw_header},                              // no body
-      {topic, raw_header + "\xc1"},                     // body not msgpack
-      {topic, raw_header + "\x92\x01"},                 // body truncated
-      {topic, raw_header + good_body + good_body},      // two bodies
-      {topic, raw_header + std::string(5000, '\xc0')},  // body over the limit
-      {topic,
-       std::string("\x97\x01\x05\xc0\xa5probe\xa3raw\xc2\x00\xc0", 17)},  // probe off its topic
+  // Dropped by the broker: not one frame, or no topic.
+  const std::vector<std::vector<std::string>> not_one_message = {
+      {topic, raw_header + good_body},             // two frames (protocol version 1)
+      {topic, raw_header + good_body, good_body},  // three frames
+      {std::string(300, 'c') + raw_header},        // no 0xFF: no topic
+  };
+  // Forwarded (one frame, a topic) and dropped by the receiver.
+  const std::vector<std::string> garbage = {
+      topic,                                           // no header
+      topic + "\xc1\xc1" + good_body,                  // header not msgpack
+      topic + "\x93\x02\x00\xa4room" + good_body,      // header too short
+      topic + header("room", "") + good_body,          // empty event
+      topic + header("other", "raw") + good_body,      // topic disagrees
+      topic + raw_header,                              // no body
+      topic + raw_header + "\xc1",                     // body not msgpack
+      topic + raw_header + "\x92\x01",                 // body truncated
+      topic + raw_header + good_body + good_body,      // two bodies
+      topic + raw_header + std::string(5000, '\xc0'),  // body over the limit
+      topic +
+          std::string("\x97\x02\x05\xc0\xa5probe\xa3raw\xc2\x00\xc0", 17),  // probe off its topic
   };
   for (int round = 0; round < 5; ++round) {
-    for (const auto& frames : garbage) raw.send(frames);
+    for (const auto& frames : not_one_message) raw.send(frames);
+    for (const auto& message : garbage) raw.send({message});
   }
-  raw.send({topic, raw_header + good_body});  // a valid one from the same peer
+  raw.send({topic + raw_header + good_body});  // a valid one from the same peer
   ASSERT_TRUE(raw_seen.wait_for(1));
   EXPECT_EQ(raw_seen.all()[0].message.as<std::string>(), "ok");
   // A frame over the broker's limit gets the raw peer disconnected; nobody else.
-  raw.send({topic, raw_header + std::string(200'000, 'x')});
+  raw.send({topic + raw_header + std::string(200'000, 'x')});
   legit.join();
   ASSERT_TRUE(eventually([&] { return next.load() == 2000; }));
   EXPECT_FALSE(disorder.load());
   EXPECT_EQ(receiver->stats().dropped_malformed, 5u * garbage.size());
+  EXPECT_EQ(broker->stats().malformed_dropped, 5u * not_one_message.size());
   EXPECT_EQ(receiver->stats().lost_in_transit, 0u);
   EXPECT_EQ(raw_seen.size(), 1u);
 
@@ -461,8 +382,9 @@ TEST(ZmqTransport, SessionEnforcementRefusesPeersWithoutAValidToken) {
   zmq::context_t ctx;
   RawPublisher raw(ctx, broker->port());
   EXPECT_FALSE(raw.through(300ms));
-  raw.send({"crebels\xff", header("rebels", "intruder") + "\xa4"
-                                                          "evil"});
+  raw.send({"crebels\xff" + header("rebels", "intruder") +
+            "\xa4"
+            "evil"});
   ASSERT_TRUE(luke->send("rebels", "marker", 3).ok());
   ASSERT_TRUE(c.wait_for_event("marker"));
   EXPECT_EQ(c.count("intruder"), 0u);
@@ -481,13 +403,16 @@ TEST(HeraldCli, HelpNamesEveryCommandAndFlag) {
   EXPECT_EQ(help.wait(), 0);
   EXPECT_NE(text.find("broker"), std::string::npos);
   EXPECT_NE(text.find("token"), std::string::npos);
+  EXPECT_NE(text.find("keygen"), std::string::npos);
 
   Process broker_help({HERALD_CLI, "broker", "--help"});
   text.clear();
   while (auto line = broker_help.read_line(5s)) text += *line + "\n";
   EXPECT_EQ(broker_help.wait(), 0);
-  for (const char* flag : {"--zmq", "--session-secret", "--max-message-bytes",
-                           "--session-timeout-ms", "--high-water-mark"}) {
+  for (const char* flag :
+       {"--zmq", "--session-secret", "--max-message-bytes", "--session-timeout-ms",
+        "--high-water-mark", "--subscriber-high-water-mark", "--max-sessions", "--max-channels",
+        "--max-memberships", "--max-profile-bytes", "--curve-secret"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag;
   }
   Process bad({HERALD_CLI, "broker", "--bogus"});

@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+
 #include "fake_receiver.hpp"
 #include "herald/internal/hub_access.hpp"
 #include "test_support.hpp"
@@ -13,6 +18,30 @@ namespace {
 
 using testing::fake;
 using testing::unique_name;
+
+// Records the end of its session (HubOptions::session_check_interval).
+class EndedReceiver : public testing::FakeReceiver {
+ public:
+  using FakeReceiver::FakeReceiver;
+  void session_ended(const absl::Status& why) override {
+    std::lock_guard lock(mu_);
+    why_ = why;
+    ended_ = true;
+  }
+  bool ended() const {
+    std::lock_guard lock(mu_);
+    return ended_;
+  }
+  absl::Status why() const {
+    std::lock_guard lock(mu_);
+    return why_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  bool ended_ = false;
+  absl::Status why_;
+};
 
 std::shared_ptr<Hub> new_hub(HubOptions options = {}) {
   auto hub = Hub::create(unique_name("hub-test"), std::move(options));
@@ -113,6 +142,39 @@ TEST(Hub, CreateChecksItsOptionsAndNamedHubsAreShared) {
   const std::string name = unique_name("shared");
   EXPECT_EQ(Hub::named(name).get(), Hub::named(name).get());
   EXPECT_EQ(Hub::named(name)->options().max_message_bytes, limits::kDefaultMaxMessageBytes);
+}
+
+TEST(Hub, AnEnforcingHubDetachesAndTellsAReceiverWhoseSessionEnded) {
+  // a's token is revoked (an expiry is the same to the Hub); b's stays valid.
+  auto a_valid = std::make_shared<std::atomic<bool>>(true);
+  auto hub = new_hub(
+      {.enforce_session = true,
+       .verify_session =
+           [a_valid](std::string_view token) { return token != "token-a" || a_valid->load(); },
+       .session_check_interval = std::chrono::milliseconds(10)});
+  auto a = std::make_shared<EndedReceiver>("a");
+  auto b = fake("b");
+  ASSERT_TRUE(HubAccess::attach(*hub, a, "token-a").ok());
+  ASSERT_TRUE(HubAccess::attach(*hub, b, "token-b").ok());
+  ASSERT_TRUE(HubAccess::join(*hub, *a, "room", false).ok());
+  ASSERT_TRUE(HubAccess::join(*hub, *b, "room", false).ok());
+  a_valid->store(false);
+  ASSERT_TRUE(testing::eventually([&] { return a->ended() && hub->connection_count() == 1; }));
+  EXPECT_EQ(a->why().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(std::string(a->why().message()).find("no longer valid"), std::string::npos);
+  ASSERT_FALSE(b->log().empty());
+  EXPECT_EQ(b->log().back(), "channel:leave@room from a");
+  const auto members = hub->members("room");
+  ASSERT_EQ(members.size(), 1u);
+  EXPECT_EQ(members[0].id, "b");
+}
+
+TEST(Hub, SessionCheckIntervalMustBePositive) {
+  auto hub = Hub::create(unique_name("hub-test"),
+                         {.enforce_session = true,
+                          .verify_session = [](std::string_view) { return true; },
+                          .session_check_interval = std::chrono::milliseconds(0)});
+  EXPECT_EQ(hub.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

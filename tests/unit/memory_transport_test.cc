@@ -5,11 +5,13 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "herald/herald.hpp"
+#include "herald/session_token.hpp"
 #include "test_support.hpp"
 
 namespace herald {
@@ -349,6 +351,52 @@ TEST(MemoryTransport, SessionEnforcementRefusesBadTokens) {
   EXPECT_EQ(Hub::named(name)->connection_count(), 1u);
   ASSERT_TRUE(jedi.broadcast("e", 1).ok());
   EXPECT_EQ(c.size(), 1u);
+}
+
+TEST(MemoryTransport, AListenerWhoseTokenExpiresIsCutAndTold) {
+  // It only listens: the Hub's re-check (session_check_interval, 1 s) ends it.
+  const std::string secret = "s3cret";
+  std::string name = unique_name("expiring");
+  ASSERT_TRUE(Hub::create(name, HubOptions{.enforce_session = true,
+                                           .verify_session = session_verifier(secret)})
+                  .ok());
+  const std::string url = "mem://" + name;
+  Options brief;
+  brief.session = make_session_token(secret, "brief", std::chrono::seconds(2));
+  Realtime listener(url, brief);
+  std::mutex mu;
+  std::vector<absl::Status> errors;
+  std::vector<std::string> disconnects;
+  listener.on_error([&](const absl::Status& s) {
+    std::lock_guard lock(mu);
+    errors.push_back(s);
+  });
+  listener.on_disconnect([&](std::string_view why) {
+    std::lock_guard lock(mu);
+    disconnects.emplace_back(why);
+  });
+  Collector c;
+  listener.on("tick", c.listener());
+  ASSERT_TRUE(listener.join("room").ok());
+  Options lasting;
+  lasting.session = make_session_token(secret, "lasting", std::chrono::seconds(600));
+  Realtime sender(url, lasting);
+  ASSERT_TRUE(sender.send("room", "tick", 0).ok());
+  ASSERT_TRUE(c.wait_for(1));
+  ASSERT_TRUE(testing::eventually([&] {
+    std::lock_guard lock(mu);
+    return !errors.empty();
+  }));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(errors[0].code(), absl::StatusCode::kUnauthenticated) << errors[0];
+    ASSERT_EQ(disconnects.size(), 1u);
+  }
+  EXPECT_TRUE(Hub::named(name)->members("room").empty());
+  ASSERT_TRUE(sender.send("room", "tick", 1).ok());
+  EXPECT_EQ(c.size(), 1u);  // mem:// delivers before send returns: nothing came
+  EXPECT_EQ(listener.send("room", "tick", 2).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_FALSE(listener.is_connected());
 }
 
 // ---------------------------------------------------------------- lifetime and stats

@@ -130,5 +130,31 @@ TEST(Message, ToJsonEscapesAndHandlesNonStringKeys) {
   EXPECT_EQ(Message::of(m).to_json(), R"({"1":"a\"b\n"})");
 }
 
+TEST(Message, ToJsonIsValidUtf8WhenAStrIsNot) {
+  // msgpack does not check str bytes; JSON text must be UTF-8. Found by
+  // tests/fuzz/msgpack_fuzzer.cc (corpus/msgpack/invalid_utf8).
+  auto m = Message::from_msgpack(raw({0xa2, 0xff, 0xfe}));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->to_json(), R"("\ufffd\ufffd")");
+  // Well-formed sequences stay; a truncated one and a lone continuation byte do not.
+  EXPECT_EQ(Message::of(std::string("h\xc3\xa9 \xe2\x82 \x80!")).to_json(),
+            "\"h\xc3\xa9 \\ufffd\\ufffd \\ufffd!\"");
+  EXPECT_EQ(Message::of(std::map<std::string, int>{{"k\xff", 1}}).to_json(), R"({"k\ufffd":1})");
+}
+
+TEST(Message, ToJsonOfKeysWithinKeysIsLinear) {
+  // {{{nil: nil}: nil}: nil}: a key that is a map is its JSON text, quoted once.
+  auto three = Message::from_msgpack(raw({0x81, 0x81, 0x81, 0xc0, 0xc0, 0xc0, 0xc0}));
+  ASSERT_TRUE(three.ok()) << three.status();
+  EXPECT_EQ(three->to_json(), R"({"{{null:null}:null}":null})");
+  // 40 levels, 81 bytes: quoting each level again doubled the output per level
+  // (a timeout of tests/fuzz/msgpack_fuzzer.cc, corpus/msgpack/keys_within_keys).
+  std::vector<std::byte> deep(40, std::byte{0x81});
+  deep.insert(deep.end(), 41, std::byte{0xc0});
+  auto m = Message::from_msgpack(deep);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_LT(m->to_json().size(), 600u);
+}
+
 }  // namespace
 }  // namespace herald

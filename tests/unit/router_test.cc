@@ -29,6 +29,31 @@ TEST(Router, AttachRefusesASecondReceiverWithTheSameId) {
   EXPECT_EQ(router.connection_count(), 2u);
 }
 
+TEST(Router, AReplacementTakesTheOldReceiversPlaceInEveryChannel) {
+  Router router;
+  auto old = fake("a"), other = fake("b"), replacement = fake("a");
+  ASSERT_TRUE(router.attach(old));
+  ASSERT_TRUE(router.attach(other));
+  ASSERT_TRUE(router.join(*old, "room"));
+  ASSERT_TRUE(router.join(*old, "lab"));
+  ASSERT_TRUE(router.join(*other, "room"));
+  router.route(message("room", "b"));  // cached: the replacement must be seen anyway
+  EXPECT_FALSE(router.replace(*other, fake("not-b")));  // another id
+  ASSERT_TRUE(router.replace(*old, replacement));
+  EXPECT_FALSE(router.replace(*old, replacement));  // no longer attached
+  EXPECT_EQ(router.channels_of(*replacement), (std::vector<std::string>{"lab", "room"}));
+  EXPECT_TRUE(router.channels_of(*old).empty());
+  EXPECT_EQ(router.connection_count(), 2u);
+  router.route(message("room", "b"));
+  router.route(message("lab", "b"));
+  router.route(broadcast("b"));
+  EXPECT_EQ(old->count(), 1u);
+  EXPECT_EQ(replacement->log(),
+            (std::vector<std::string>{"chat@room from b", "chat@lab from b", "news@* from b"}));
+  EXPECT_FALSE(router.join(*replacement, "room"));  // already a member
+  EXPECT_FALSE(router.attach(fake("a")));           // the id is still taken
+}
+
 TEST(Router, JoinIsIdempotentAndChannelsAreSorted) {
   Router router;
   auto a = fake("a");

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 
 namespace herald {
 namespace {
@@ -18,15 +19,70 @@ TEST(SessionToken, RoundTripsTheSubject) {
   EXPECT_TRUE(session_verifier("secret")(token));
 }
 
-TEST(SessionToken, AcceptsATokenFromAnotherJwtLibrary) {
-  // Made independently, with Python's hmac and base64 modules:
-  // header {"alg":"HS256","typ":"JWT"}, payload {"sub":"leia"}, secret "secret".
-  const std::string token =
-      "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJsZWlhIn0."
-      "cdYLzt1LhMJG2K8s7d8n8ymPJv5PBeT1DOJb9Jv5JO8";
+// Made independently, with Python's hmac and base64 modules: header
+// {"alg":"HS256","typ":"JWT"}, secret "secret"; the payload is in each name.
+// {"sub":"leia","exp":4102444800} (2100-01-01):
+constexpr std::string_view kLeiaUntil2100 =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJsZWlhIiwiZXhwIjo0MTAyNDQ0ODAwfQ."
+    "8eLWrG34bOZKwaP4F-w6UZkrBnb06OVsFbEdk-87VqU";
+// {"sub":"leia"}: no exp.
+constexpr std::string_view kLeiaForever =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJsZWlhIn0."
+    "cdYLzt1LhMJG2K8s7d8n8ymPJv5PBeT1DOJb9Jv5JO8";
+// {"sub":"leia","exp":"soon"}
+constexpr std::string_view kLeiaExpNotANumber =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJsZWlhIiwiZXhwIjoic29vbiJ9."
+    "aE6nG4kpq1leSzMNSLViK_rfF-zRIzlWsow7xKTKyHM";
+
+void expect_refused(std::string_view token, std::string_view why) {
   auto subject = verify_session_token("secret", token);
+  ASSERT_FALSE(subject.ok()) << token << " was accepted";
+  EXPECT_EQ(subject.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_NE(std::string(subject.status().message()).find(why), std::string::npos)
+      << subject.status();
+}
+
+TEST(SessionToken, AcceptsATokenFromAnotherJwtLibrary) {
+  auto subject = verify_session_token("secret", kLeiaUntil2100);
   ASSERT_TRUE(subject.ok()) << subject.status();
   EXPECT_EQ(*subject, "leia");
+}
+
+TEST(SessionToken, RefusesJunkAppendedAfterPadding) {
+  expect_refused(std::string(kLeiaUntil2100) + "=junk", "signature is not canonical base64url");
+}
+
+TEST(SessionToken, RefusesPadding) {
+  expect_refused(std::string(kLeiaUntil2100) + "=", "signature is not canonical base64url");
+  std::string padded_header(kLeiaUntil2100);
+  padded_header.insert(padded_header.find('.'), "==");
+  expect_refused(padded_header, "header is not canonical base64url");
+}
+
+TEST(SessionToken, RefusesNonZeroUnusedBitsInTheLastCharacter) {
+  // 32 signature bytes take 43 characters, whose last 2 bits are unused: "V"
+  // decodes to the same bytes as "U" but is not the canonical spelling.
+  std::string token(kLeiaUntil2100);
+  ASSERT_EQ(token.back(), 'U');
+  token.back() = 'V';
+  expect_refused(token, "signature is not canonical base64url");
+}
+
+TEST(SessionToken, RefusesTheStandardBase64Alphabet) {
+  std::string token(kLeiaUntil2100);
+  token[token.rfind('-')] = '+';  // base64's spelling of base64url's '-'
+  expect_refused(token, "signature is not canonical base64url");
+}
+
+TEST(SessionToken, RefusesALengthNoByteStringHas) {
+  // 4n+1 characters: the last one carries 6 bits, less than a byte.
+  expect_refused(std::string(kLeiaUntil2100) + "AA", "signature is not canonical base64url");
+}
+
+TEST(SessionToken, RefusesATokenWithoutExpiry) { expect_refused(kLeiaForever, "no \"exp\""); }
+
+TEST(SessionToken, RefusesAnExpiryThatIsNotANumber) {
+  expect_refused(kLeiaExpNotANumber, "\"exp\" must be a number");
 }
 
 TEST(SessionToken, RefusesWrongSecretExpiryTamperingAndNonsense) {
@@ -50,6 +106,14 @@ TEST(SessionToken, RefusesWrongSecretExpiryTamperingAndNonsense) {
         << nonsense;
   }
   EXPECT_FALSE(session_verifier("secret")(""));
+}
+
+TEST(SessionToken, MintsATokenForASubjectThatIsNotUtf8) {
+  // JSON text is UTF-8: the bad byte becomes U+FFFD instead of an exception.
+  const std::string token = make_session_token("secret", "luke\xff", 1h);
+  auto subject = verify_session_token("secret", token);
+  ASSERT_TRUE(subject.ok()) << subject.status();
+  EXPECT_EQ(*subject, "luke\xef\xbf\xbd");
 }
 
 TEST(SessionToken, ReadSecretFileNamesThePath) {

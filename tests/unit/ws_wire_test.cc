@@ -37,7 +37,7 @@ std::vector<Frame> parse_all(std::string_view message) {
 TEST(WsWire, HelloCarriesIdResumeTokenAndProfile) {
   const Message profile = Message::of(std::map<std::string, std::string>{{"name", "Luke"}});
   std::string out;
-  append_hello(out, "abc_DEF-123", "0123456789abcdef0123", "jwt.token.here", profile);
+  append_hello(out, "abc_DEF-123", "0123456789abcdef0123", "jwt.token.here", kNoWindow, profile);
   auto frames = parse_all(out);
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].op, Op::hello);
@@ -50,7 +50,7 @@ TEST(WsWire, HelloCarriesIdResumeTokenAndProfile) {
 
 TEST(WsWire, HelloWithoutTokenOrProfileSendsNil) {
   std::string out;
-  append_hello(out, "id", "0123456789abcdef", "", Message());
+  append_hello(out, "id", "0123456789abcdef", "", kNoWindow, Message());
   // [1, 1, "id", "0123456789abcdef", nil, nil]
   EXPECT_EQ(static_cast<unsigned char>(out[0]), 0x96);
   EXPECT_EQ(static_cast<unsigned char>(out[out.size() - 2]), 0xc0);
@@ -59,6 +59,51 @@ TEST(WsWire, HelloWithoutTokenOrProfileSendsNil) {
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_TRUE(frames[0].token.empty());
   EXPECT_EQ(frames[0].body, "\xc0");
+}
+
+TEST(WsWire, HelloCarriesTheCreditWindowBeforeTheProfile) {
+  const Message profile = Message::of(7);
+  for (std::uint64_t window : {std::uint64_t{0}, kCreditWindow, std::uint64_t{1} << 40}) {
+    std::string out;
+    append_hello(out, "id", "0123456789abcdef", "", window, profile);
+    EXPECT_EQ(static_cast<unsigned char>(out[0]), 0x97);  // 7 elements
+    auto frames = parse_all(out);
+    ASSERT_EQ(frames.size(), 1u);
+    EXPECT_EQ(frames[0].window, window);
+    EXPECT_EQ(frames[0].body, bytes_of(profile));
+  }
+  // Left out: the hub reads kNoWindow (a client that says nothing of flow).
+  std::string out;
+  append_hello(out, "id", "0123456789abcdef", "", kNoWindow, profile);
+  EXPECT_EQ(parse_all(out)[0].window, kNoWindow);
+  // A window that is not a uint, or is the "absent" value, is refused.
+  Frame f;
+  const std::string bad_window =
+      "\x97\x01\x01\xa2id\xb0"
+      "0123456789abcdef\xc0\xa1x\xc0";
+  EXPECT_EQ(parse_frame(bad_window, f).code(), absl::StatusCode::kInvalidArgument);
+  const std::string absent_value =
+      "\x97\x01\x01\xa2id\xb0"
+      "0123456789abcdef\xc0\xcf\xff\xff\xff\xff\xff\xff\xff\xff\xc0";
+  EXPECT_EQ(parse_frame(absent_value, f).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(WsWire, CreditAndFlowFramesRoundTrip) {
+  std::string out;
+  append_credit(out, 256);
+  append_flow(out, true);
+  append_flow(out, false);
+  auto frames = parse_all(out);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[0].op, Op::credit);
+  EXPECT_EQ(frames[0].taken, 256u);
+  EXPECT_EQ(frames[1].op, Op::flow);
+  EXPECT_TRUE(frames[1].held);
+  EXPECT_EQ(frames[2].op, Op::flow);
+  EXPECT_FALSE(frames[2].held);
+  Frame f;
+  EXPECT_FALSE(parse_frame(std::string("\x92\x08\xa1x"), f).ok());     // credit: not a uint
+  EXPECT_FALSE(parse_frame(std::string("\x93\x14\xc3\xc3"), f).ok());  // flow: one field too many
 }
 
 TEST(WsWire, CoalescedRequestsAndSendsKeepTheirOrder) {
@@ -229,6 +274,48 @@ TEST(WsWire, WellFormedValuesThatAreNotFramesAreRefusedWithAReason) {
                     "e\xa1s\xc0")
                 .find("kind 1"),
             std::string::npos);
+}
+
+TEST(WsWire, SendsAndBroadcastsOfChannelEventsAreRefused) {
+  auto refusal = [](std::string_view value) {
+    Frame f;
+    return parse_frame(value, f);
+  };
+  // [4, "r", "channel:leave", false, nil] and [5, "channel:join", false, nil].
+  const absl::Status send = refusal(
+      "\x95\x04\xa1r\xad"
+      "channel:leave\xc2\xc0");
+  EXPECT_EQ(send.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(send.message()).find("reserved"), std::string::npos) << send;
+  EXPECT_EQ(refusal("\x94\x05\xac"
+                    "channel:join\xc2\xc0")
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  // A message frame from the hub carries them: [19, 2, "r", "channel:join", "s", nil].
+  EXPECT_TRUE(refusal("\x96\x13\x02\xa1r\xac"
+                      "channel:join\xa1s\xc0")
+                  .ok());
+}
+
+TEST(WsWire, AFrameHoldsABodyAsDeepAsTheNestingLimit) {
+  // [4, "r", "e", false, body]: the body one level down.
+  const auto send_of = [](int depth) {
+    return std::string(
+               "\x95\x04\xa1r\xa1"
+               "e\xc2") +
+           std::string(depth, '\x91') + '\xc0';
+  };
+  const std::string at_limit = send_of(limits::kMaxNestingDepth);
+  FrameSplitter at_limit_frames(at_limit);
+  ASSERT_TRUE(at_limit_frames.next().ok());
+  EXPECT_EQ(at_limit_frames.deepest(), limits::kMaxNestingDepth + 1);
+  const std::string deeper = send_of(limits::kMaxNestingDepth + 1);  // read: the hub answers 3
+  FrameSplitter deeper_frames(deeper);
+  ASSERT_TRUE(deeper_frames.next().ok());
+  EXPECT_EQ(deeper_frames.deepest(), limits::kMaxNestingDepth + 2);
+  const std::string too_deep = send_of(kMaxFrameNesting);
+  FrameSplitter too_deep_frames(too_deep);
+  EXPECT_FALSE(too_deep_frames.next().ok());  // not even a frame: close 1007
 }
 
 TEST(WsWire, SocketIds) {

@@ -97,5 +97,44 @@ TEST(WsWriteQueue, DiscardCountsTheMessagesDropped) {
   EXPECT_EQ(queue.push(control("late"), 4).depth, 0u);
 }
 
+TEST(WsWriteQueue, PastTheHubWideBudgetTheQueueOverItsShareIsCut) {
+  QueueBudget budget;
+  budget.max_bytes = 100;
+  WriteQueue big({.max_frames = 100, .max_bytes = 1000, .budget = &budget});
+  WriteQueue small({.max_frames = 100, .max_bytes = 1000, .budget = &budget});
+  big.open();
+  small.open();
+  EXPECT_EQ(budget.open_queues.load(), 2u);
+  EXPECT_EQ(big.push(control("a"), 90).cut, 0u);  // over its share (50), but within the budget
+  EXPECT_EQ(small.push(control("b"), 10).cut, 0u);
+  EXPECT_EQ(budget.bytes.load(), 100u);
+  // Past the budget: the small one is within its share and gets its frame...
+  EXPECT_EQ(small.push(control("c"), 10).cut, 0u);
+  // ... the big one is over it and is cut.
+  const WriteQueue::Pushed cut = big.push(control("d"), 1);
+  EXPECT_EQ(cut.cut, 2u);
+  EXPECT_TRUE(cut.over_budget);
+  EXPECT_EQ(budget.bytes.load(), 20u);
+  EXPECT_EQ(budget.open_queues.load(), 1u);
+  std::string out;
+  EXPECT_EQ(small.take_message(out, 1000), 2u);
+  EXPECT_EQ(budget.bytes.load(), 0u);
+}
+
+TEST(WsWriteQueue, AQueueGivesItsBytesBackToTheBudget) {
+  QueueBudget budget;
+  {
+    WriteQueue queue({.max_frames = 100, .max_bytes = 1000, .budget = &budget});
+    queue.open();
+    queue.push(control("a"), 30);
+    queue.push(control("b"), 40);
+    std::string out;
+    EXPECT_EQ(queue.take_message(out, 1), 1u);  // one frame out, one back in the queue
+    EXPECT_EQ(budget.bytes.load(), 40u);
+  }
+  EXPECT_EQ(budget.bytes.load(), 0u);
+  EXPECT_EQ(budget.open_queues.load(), 0u);
+}
+
 }  // namespace
 }  // namespace herald::ws_hub

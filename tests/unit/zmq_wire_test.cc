@@ -1,6 +1,7 @@
-// The zmq:// control codec (docs/PROTOCOL.md, "zmq://", "Control messages"),
-// without a broker: every control message parses back to its fields, a
-// status keeps its code, and malformed input is refused with a reason.
+// The zmq:// codecs (docs/PROTOCOL.md, "zmq://"), without a broker: a data
+// message is one frame that decodes back to its envelope; every control
+// message parses back to its fields, a status keeps its code, and malformed
+// input is refused with a reason.
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "../../transports/zmq/src/wire/control.hpp"
+#include "../../transports/zmq/src/wire/data.hpp"
 #include "herald/herald.hpp"
 
 namespace herald::zmq_wire {
@@ -51,6 +53,55 @@ std::string reply_error(std::string_view payload) {
   absl::Status s = parse_reply(payload, c);
   EXPECT_EQ(s.code(), s.ok() ? absl::StatusCode::kOk : absl::StatusCode::kInvalidArgument);
   return std::string(s.message());
+}
+
+// ---------------------------------------------------------------- data messages
+
+TEST(ZmqWireData, AMessageIsOneFrameTopicHeaderBody) {
+  auto e = internal::Envelope::make(internal::EnvelopeKind::message, "room", "chat", "bob",
+                                    Message::of(std::string("hi")), false);
+  const std::string frame = encode_message(*e, 7);
+  ASSERT_TRUE(frame.starts_with("croom\xff\x97\x02\x00\xa4room"));  // topic, [2, 0, "room", ...
+  absl::StatusOr<Decoded> d = decode(frame, 1024);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->topic, "croom\xff");
+  EXPECT_EQ(d->seq, 7u);
+  EXPECT_FALSE(d->probe);
+  EXPECT_EQ(d->envelope->channel_or_empty(), "room");
+  EXPECT_EQ(d->envelope->event(), "chat");
+  EXPECT_EQ(d->envelope->sender(), "bob");
+  EXPECT_FALSE(d->envelope->echo());
+  EXPECT_EQ(d->envelope->body().as<std::string>(), "hi");
+
+  auto b = internal::Envelope::make(internal::EnvelopeKind::broadcast, "", "news", "bob",
+                                    Message::of(1), true);
+  const std::string broadcast = encode_message(*b, 0);  // (d's topic is a view into it)
+  d = decode(broadcast, 1024);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->topic, kBroadcastTopic);
+  EXPECT_TRUE(d->envelope->is_broadcast());
+}
+
+TEST(ZmqWireData, WhatIsNotOneWellFormedMessageIsRefusedWithAReason) {
+  auto e = internal::Envelope::make(internal::EnvelopeKind::message, "room", "chat", "bob",
+                                    Message::of(std::string("hi")), false);
+  const std::string frame = encode_message(*e, 1);
+  auto error = [](std::string_view f, std::size_t limit = 1024) {
+    absl::StatusOr<Decoded> d = decode(f, limit);
+    return d.ok() ? std::string() : std::string(d.status().message());
+  };
+  EXPECT_NE(error(std::string(300, 'c') + frame).find("no topic"), std::string::npos);
+  EXPECT_NE(error("croom\xff").find("array of 7"), std::string::npos);
+  std::string v1 = frame;
+  v1[7] = '\x01';  // [1, ...]: protocol version 1
+  EXPECT_NE(error(v1).find("version"), std::string::npos);
+  std::string other = frame;
+  other.replace(0, 6, "cmoor\xff");
+  EXPECT_NE(error(other).find("topic does not match"), std::string::npos);
+  EXPECT_NE(error(frame + "\xc0").size(), 0u);                     // two bodies
+  EXPECT_NE(error(frame.substr(0, frame.size() - 1)).size(), 0u);  // body cut
+  EXPECT_EQ(decode(frame, 1).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(error(frame), "");
 }
 
 // ---------------------------------------------------------------- round trips
@@ -170,14 +221,23 @@ TEST(ZmqWire, MembersAndStatsReplies) {
   EXPECT_EQ((*members)[1].id, "b");
   EXPECT_TRUE((*members)[1].data.is_nil());
 
-  Control s = reply(encode_stats_reply(
-      13, {.sessions = 1, .channels = 2, .messages_in = 300, .messages_out = 1ull << 40}));
+  Control s = reply(encode_stats_reply(13, {.sessions = 1,
+                                            .channels = 2,
+                                            .messages_in = 300,
+                                            .messages_out = 1ull << 40,
+                                            .refused_channels = 7,
+                                            .forged_dropped = 9}));
   EXPECT_EQ(s.command, Command::stats);
   EXPECT_EQ(s.req, 13u);
   EXPECT_EQ(s.counts.sessions, 1u);
   EXPECT_EQ(s.counts.channels, 2u);
   EXPECT_EQ(s.counts.messages_in, 300u);
   EXPECT_EQ(s.counts.messages_out, 1ull << 40);
+  EXPECT_EQ(s.counts.refused_channels, 7u);
+  EXPECT_EQ(s.counts.forged_dropped, 9u);
+  // Counters this client does not know (a newer broker's) are skipped.
+  Control newer = reply("\x93\xa5stats\x02\x82\xa8sessions\x05\xa3new\x06");
+  EXPECT_EQ(newer.counts.sessions, 5u);
 }
 
 // ---------------------------------------------------------------- refusals
@@ -189,6 +249,14 @@ TEST(ZmqWire, RefusesWhatIsNotACommand) {
   EXPECT_NE(request_error("\x90").find("command name"), std::string::npos);  // []
   EXPECT_NE(request_error("\x91\x01").find("command name"), std::string::npos);
   EXPECT_NE(request_error("\x91\xa4nope").find("unknown command \"nope\""), std::string::npos);
+  // The error can answer the request's own req, and quotes the name as valid UTF-8.
+  Control unknown;
+  const absl::Status named = parse_request("\x92\xa3\xff\xe2\x9c\x07", unknown);
+  EXPECT_TRUE(unknown.has_req);
+  EXPECT_EQ(unknown.req, 7u);
+  EXPECT_NE(std::string(named.message()).find("unknown command \"\\xff\\xe2\\x9c\""),
+            std::string::npos)
+      << named;
   // Each side accepts only what the other sends.
   EXPECT_NE(request_error(encode_ok(1)).find("unknown command \"ok\""), std::string::npos);
   EXPECT_NE(reply_error(encode_leave(1, "r", true)).find("unknown command \"leave\""),
@@ -223,9 +291,10 @@ TEST(ZmqWire, RefusesWrongTypesAndMissingFields) {
                                          11))
                 .find("code 0"),
             std::string::npos);
-  EXPECT_NE(reply_error("\x93\xa7welcome\x01\x02").find("welcome is"), std::string::npos);
+  EXPECT_NE(reply_error("\x93\xa7welcome\x02\x02").find("welcome is"), std::string::npos);
   EXPECT_NE(reply_error("\x93\xa7members\x01\x05").size(), 0u);
-  EXPECT_NE(reply_error("\x93\xa5stats\x01\x80").find("stats"), std::string::npos);
+  EXPECT_NE(reply_error("\x93\xa5stats\x01\xa1x").find("stats"), std::string::npos);
+  EXPECT_NE(reply_error("\x93\xa5stats\x01\x81\xa1x\xa1y").find("counter"), std::string::npos);
   absl::StatusOr<std::vector<Member>> members = decode_members(
       "\x91\x91\xa1"
       "a");
@@ -235,15 +304,15 @@ TEST(ZmqWire, RefusesWrongTypesAndMissingFields) {
 
 TEST(ZmqWire, HelloChecksItsVersionFirst) {
   Control c;
-  absl::Status s = parse_request("\x95\xa5hello\x02\x01\x02\x03", c);
+  absl::Status s = parse_request("\x95\xa5hello\x01\x01\x02\x03", c);
   EXPECT_TRUE(c.has_version);
-  EXPECT_EQ(c.version, 2u);
-  EXPECT_NE(s.message().find("protocol version 2 is not supported"), std::string::npos) << s;
+  EXPECT_EQ(c.version, 1u);
+  EXPECT_NE(s.message().find("protocol version 1 is not supported (2 is)"), std::string::npos) << s;
   EXPECT_NE(request_error("\x92\xa5hello\xa1x").find("version must be a uint"), std::string::npos);
-  EXPECT_NE(request_error("\x93\xa5hello\x01\xa1x").find("hello is"), std::string::npos);
-  EXPECT_NE(request_error("\x95\xa5hello\x01\xa1x\xa1y\x91\x01").find("each channel"),
+  EXPECT_NE(request_error("\x93\xa5hello\x02\xa1x").find("hello is"), std::string::npos);
+  EXPECT_NE(request_error("\x95\xa5hello\x02\xa1x\xa1y\x91\x01").find("each channel"),
             std::string::npos);
-  EXPECT_NE(request_error("\x95\xa5hello\x01\x01\xa1y\x90").find("socket_id must be a str"),
+  EXPECT_NE(request_error("\x95\xa5hello\x02\x01\xa1y\x90").find("socket_id must be a str"),
             std::string::npos);
 }
 

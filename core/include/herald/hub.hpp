@@ -12,6 +12,7 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -29,6 +30,7 @@ namespace herald {
 namespace internal {
 class HubAccess;
 class Router;
+class SessionWatch;
 }  // namespace internal
 
 struct HubOptions {
@@ -36,6 +38,22 @@ struct HubOptions {
   // Required if enforce_session: true accepts the token.
   std::function<bool(std::string_view token)> verify_session = nullptr;
   std::size_t max_message_bytes = limits::kDefaultMaxMessageBytes;
+  // With enforce_session, every attached connection's token is verified
+  // again this often (on a thread of the Hub's own, one per enforcing Hub):
+  // a connection whose token no longer verifies — expired, or refused by the
+  // verifier now — is detached (its channels hear channel:leave) and told:
+  // a mem:// connection reports on_disconnect, then on_error
+  // kUnauthenticated, and its later operations fail with that code; a ws://
+  // client gets error 16 and close 4001. So a connection that only listens
+  // stops receiving within this interval of its session's end. At least 1 ms.
+  std::chrono::milliseconds session_check_interval{1000};
+  // Back-pressure (Overflow::block): a receiver whose inbox stays full and
+  // that dispatches nothing for this long while a sender waits on it is cut
+  // as a slow consumer — on_disconnect, then on_error kResourceExhausted;
+  // its waiting senders go on, and it is attached again (its channels
+  // restored) when it next drains. Zero: never cut (senders wait up to their
+  // Options::timeout).
+  std::chrono::milliseconds stall_timeout{10000};
 };
 
 struct Member {
@@ -75,6 +93,7 @@ class Hub {
   std::string name_;
   HubOptions options_;
   std::unique_ptr<internal::Router> router_;
+  std::unique_ptr<internal::SessionWatch> session_watch_;  // with enforce_session only
 };
 
 }  // namespace herald

@@ -38,6 +38,11 @@ struct Options {
   Overflow overflow = Overflow::block;
   std::chrono::milliseconds reconnection_delay{1000};
   std::chrono::milliseconds timeout{20000};  // connect / request timeout
+  // wss://: the PEM file of the CA certificates the hub's certificate must
+  // chain to; empty = the system's trust store. The certificate must also
+  // name the URL's host. One that does not verify is a refusal (like a bad
+  // token): never connected, on_error says why with kUnauthenticated, no retry.
+  std::string tls_ca_file = {};
 };
 
 // Counters of one connection. Each is a snapshot; they only grow, except the
@@ -60,6 +65,17 @@ struct Stats {
 
   std::uint64_t inbox_overfilled = 0;  // admitted past inbox_capacity to avoid a deadlock
   std::uint64_t sender_waits = 0;      // times a sender waited for room in this inbox
+
+  // Back-pressure from receivers with Overflow::block (docs/flow-control.md).
+  // As a sender: send/broadcast calls that waited for room (a full receiver's
+  // inbox, or the transport's own bound on the way to it), the time they
+  // waited, and those that gave up after `timeout` (kDeadlineExceeded).
+  std::uint64_t sends_held = 0;
+  std::uint64_t send_held_ns = 0;
+  std::uint64_t send_timeouts = 0;
+  // As a receiver: times this connection drained nothing for the stall
+  // timeout while a sender waited on it, and was cut as a slow consumer.
+  std::uint64_t cut_slow_consumer = 0;
 
   std::size_t inbox_depth = 0;       // messages waiting in the inbox now
   std::size_t inbox_high_water = 0;  // deepest the inbox has been

@@ -16,13 +16,16 @@
 
 namespace herald {
 
-// A token for `subject`, valid for `ttl` from now.
+// A token for `subject`, valid for `ttl` from now. Bytes of `subject` that are
+// not UTF-8 become U+FFFD (a JWT payload is JSON text).
 std::string make_session_token(std::string_view secret, std::string_view subject,
                                std::chrono::seconds ttl);
 
-// The token's subject when its HS256 signature matches `secret`, and it has
-// not expired ("exp") and is already valid ("nbf"). kUnauthenticated, saying
-// why, otherwise.
+// The token's subject when its HS256 signature matches `secret`, it has an
+// "exp" that has not passed, and it is already valid ("nbf"). Each part is
+// canonical base64url (no padding, nothing appended). kUnauthenticated,
+// saying why, otherwise — a token without "exp" included: it would never
+// expire.
 [[nodiscard]] absl::StatusOr<std::string> verify_session_token(std::string_view secret,
                                                                std::string_view token);
 

@@ -18,8 +18,10 @@ MODE "exchange" (default):
      "got <event> <sender> <hex of body["blob"]> <body["text"]>".
 MODE "malformed": like "exchange", but before step 2 it sends "py-before"
   (body nil, seq 1), then a series of malformed data messages on the
-  channel's topic (headers with seq 5), and prints "sent-malformed <count>";
-  "py-event" then has seq 2. With MAX_BODY_BYTES (the broker's limit), one of
+  channel's topic (headers with seq 5), and prints "sent-malformed <count>"
+  (one frame each: forwarded, for receivers to drop) and "sent-multipart
+  <count>" (more than one frame: the broker drops them); "py-event" then has
+  seq 2. With MAX_BODY_BYTES (the broker's limit), one of
   them is a well-formed body one byte over that limit.
 
 Exits 0 on success; on a timeout or anything unexpected it says why on
@@ -37,7 +39,7 @@ import zmq
 PROBE_INTERVAL_S = 0.005
 TIMEOUT_S = 8.0
 PY_TEXT = "hello from python \u2713"
-VERSION = 1
+VERSION = 2
 KIND_MESSAGE = 0
 KIND_PROBE = 5
 # The seq in malformed headers: were a receiver to track it before dropping
@@ -95,7 +97,7 @@ class Peer:
         probe = probe_topic(self.socket_id, 1)
         self.sub.setsockopt(zmq.SUBSCRIBE, self.topic)
         self.sub.setsockopt(zmq.SUBSCRIBE, probe)
-        probe_frames = [probe, header(KIND_PROBE, None, "probe", self.socket_id, False, 0) + b"\xc0"]
+        probe_message = probe + header(KIND_PROBE, None, "probe", self.socket_id, False, 0) + b"\xc0"
         deadline = time.monotonic() + TIMEOUT_S
         next_probe = 0.0
         while True:
@@ -103,28 +105,31 @@ class Peer:
             if now > deadline:
                 fail(f"no probe came back within {TIMEOUT_S} s")
             if now >= next_probe:
-                self.pub.send_multipart(probe_frames)
+                self.pub.send(probe_message)
                 next_probe = now + PROBE_INTERVAL_S
             if self.sub.poll(int(PROBE_INTERVAL_S * 1000)):
                 frames = self.sub.recv_multipart()
-                if frames[0] == probe:
+                if frames[0].startswith(probe):
                     break
                 self.early.append(frames)
         self.sub.setsockopt(zmq.UNSUBSCRIBE, probe)
 
     def send(self, event, body_bytes, echo=True):
         self.seq += 1
-        self.pub.send_multipart(
-            [self.topic,
-             header(KIND_MESSAGE, self.channel, event, self.socket_id, echo, self.seq) + body_bytes])
+        self.pub.send(self.topic
+                      + header(KIND_MESSAGE, self.channel, event, self.socket_id, echo, self.seq)
+                      + body_bytes)
 
     def parse(self, frames):
         """(kind, channel, event, sender, echo, seq, body) of a well-formed data
         message on our channel; ValueError saying what is wrong otherwise."""
-        if len(frames) != 2:
-            raise ValueError(f"{len(frames)} frames (expected 2)")
-        topic, raw = frames
-        # The second frame is the header followed by the body: two msgpack values.
+        if len(frames) != 1:
+            raise ValueError(f"{len(frames)} frames (expected 1)")
+        # The topic (up to the first 0xFF), the header and the body.
+        end = frames[0].find(b"\xff")
+        if end < 0:
+            raise ValueError("no topic")
+        topic, raw = frames[0][:end + 1], frames[0][end + 1:]
         unpacker = msgpack.Unpacker(raw=False)
         unpacker.feed(raw)
         try:
@@ -133,7 +138,7 @@ class Peer:
             raise ValueError(f"no msgpack header: {e!r} ({raw.hex()})")
         raw_body = raw[unpacker.tell():]
         if not isinstance(h, list) or len(h) != 7 or h[0] != VERSION:
-            raise ValueError(f"header is not [1, kind, channel, event, sender, echo, seq]: {h!r}")
+            raise ValueError(f"header is not [2, kind, channel, event, sender, echo, seq]: {h!r}")
         _, kind, channel, event, sender, echo, seq = h
         if (not isinstance(kind, int) or not 0 <= kind <= 4 or not isinstance(event, str)
                 or not event or not isinstance(sender, str) or not sender
@@ -177,46 +182,52 @@ class Peer:
 
     def send_malformed(self, max_body_bytes):
         """Data messages every receiver must drop (and count), all on our
-        channel's topic; returns how many were sent."""
+        channel's topic, and messages of more than one frame, which the broker
+        drops; returns how many of each were sent."""
         t, ch, me = self.topic, self.channel, self.socket_id
         good = header(KIND_MESSAGE, ch, "bad", me, True, BAD_SEQ)
         nil = b"\xc0"
-        not_utf8_event = (b"\x97\x01\x00" + msgpack.packb(ch) + b"\xa1\xff" + msgpack.packb(me)
+        not_utf8_event = (b"\x97\x02\x00" + msgpack.packb(ch) + b"\xa1\xff" + msgpack.packb(me)
                           + b"\xc3" + msgpack.packb(BAD_SEQ))
-        messages = [
-            # frame count other than 2
-            [t],
+        multipart = [
+            # frame count other than 1 (version 1 sent the topic as a frame of its own)
+            [t, good + nil],
             [t, good + nil, nil],
-            [t, good, nil, nil],
-            # a header that is not exactly [1, kind, channel, event, sender, echo, seq]
-            [t, b"\xc1" + nil],                                              # not msgpack
-            [t, good[:-1]],                                                  # truncated
-            [t, msgpack.packb({"v": 1}) + nil],                              # a map
-            [t, msgpack.packb([1, 0, ch, "bad", me, True]) + nil],           # 6 fields
-            [t, msgpack.packb([1, 0, ch, 42, me, "yes", -1]) + nil],         # wrong types
-            [t, msgpack.packb([2, 0, ch, "bad", me, True, BAD_SEQ]) + nil],  # version 2
-            [t, msgpack.packb([1, 9, ch, "bad", me, True, BAD_SEQ]) + nil],  # kind 9
+            [t + good, nil],
+        ]
+        messages = [
+            t,                                                               # no header
+            # a header that is not exactly [2, kind, channel, event, sender, echo, seq]
+            t + b"\xc1" + nil,                                               # not msgpack
+            t + good[:-1],                                                   # truncated
+            t + msgpack.packb({"v": 2}) + nil,                               # a map
+            t + msgpack.packb([2, 0, ch, "bad", me, True]) + nil,            # 6 fields
+            t + msgpack.packb([2, 0, ch, 42, me, "yes", -1]) + nil,          # wrong types
+            t + msgpack.packb([1, 0, ch, "bad", me, True, BAD_SEQ]) + nil,   # version 1
+            t + msgpack.packb([2, 9, ch, "bad", me, True, BAD_SEQ]) + nil,   # kind 9
             # invalid names, a topic that disagrees with the header
-            [t, header(KIND_MESSAGE, ch, "", me, True, BAD_SEQ) + nil],      # empty event
-            [t, not_utf8_event + nil],                                       # event b"\xff"
-            [t, header(KIND_MESSAGE, ch, "bad", "", True, BAD_SEQ) + nil],   # empty sender
-            [t, header(KIND_MESSAGE, "other", "bad", me, True, BAD_SEQ) + nil],
-            [t, header(1, None, "bad", me, True, BAD_SEQ) + nil],            # broadcast on t
-            [t, header(KIND_PROBE, None, "probe", me, False, 0) + nil],      # probe on t
+            t + header(KIND_MESSAGE, ch, "", me, True, BAD_SEQ) + nil,       # empty event
+            t + not_utf8_event + nil,                                        # event b"\xff"
+            t + header(KIND_MESSAGE, ch, "bad", "", True, BAD_SEQ) + nil,    # empty sender
+            t + header(KIND_MESSAGE, "other", "bad", me, True, BAD_SEQ) + nil,
+            t + header(1, None, "bad", me, True, BAD_SEQ) + nil,             # broadcast on t
+            t + header(KIND_PROBE, None, "probe", me, False, 0) + nil,       # probe on t
             # a body that is not exactly one well-formed msgpack value
-            [t, good],
-            [t, good + b"\xc1"],
-            [t, good + b"\xc0\xc0"],
-            [t, good + b"\x92\x01"],
-            [t, good + b"\xa5abc"],
+            t + good,
+            t + good + b"\xc1",
+            t + good + b"\xc0\xc0",
+            t + good + b"\x92\x01",
+            t + good + b"\xa5abc",
         ]
         if max_body_bytes is not None:
             # A well-formed bin one byte over the broker's limit (bin 32: 5-byte head).
             n = max_body_bytes + 1 - 5
-            messages.append([t, good + b"\xc6" + n.to_bytes(4, "big") + bytes(n)])
-        for frames in messages:
+            messages.append(t + good + b"\xc6" + n.to_bytes(4, "big") + bytes(n))
+        for frames in multipart:
             self.pub.send_multipart(frames)
-        return len(messages)
+        for message in messages:
+            self.pub.send(message)
+        return len(messages), len(multipart)
 
 
 def main(argv):
@@ -236,7 +247,9 @@ def main(argv):
 
         if mode == "malformed":
             peer.send("py-before", b"\xc0", echo=True)  # seq 1
-            say(f"sent-malformed {peer.send_malformed(max_body_bytes)}")
+            malformed, multipart = peer.send_malformed(max_body_bytes)
+            say(f"sent-malformed {malformed}")
+            say(f"sent-multipart {multipart}")
 
         body = msgpack.packb({"text": PY_TEXT, "blob": bytes(range(256))}, use_bin_type=True)
         peer.send("py-event", body, echo=True)

@@ -42,7 +42,12 @@ class MemoryTransport final : public internal::Transport {
   absl::Status leave(std::string_view channel, bool echo) override {
     return internal::HubAccess::leave(*hub_, *receiver_, channel, echo);
   }
+  void cut(const absl::Status&) override { close(); }
+
   absl::Status publish(const internal::EnvelopePtr& envelope) override {
+    // The sender waits on full receivers here, on its own thread: its hub
+    // says when one of them has stalled.
+    if (internal::t_send_wait) internal::t_send_wait->stall_timeout = hub_->options().stall_timeout;
     internal::HubAccess::route(*hub_, envelope);
     return absl::OkStatus();
   }

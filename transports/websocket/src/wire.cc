@@ -18,6 +18,16 @@ void body(MsgpackOut& o, const Message& m) {
   o.raw(m.bytes());
 }
 
+// An error's message as a str a strict msgpack decoder accepts: messages
+// quote what a peer sent (printable_quote keeps them UTF-8); anything that
+// still is not valid UTF-8 is escaped whole rather than sent as is.
+void error_text(MsgpackOut& o, const absl::Status& status) {
+  const std::string_view text(status.message().data(), status.message().size());
+  if (internal::is_valid_utf8(text)) return o.str(text);
+  const std::string quoted = internal::printable_quote(text, text.size());
+  o.str(std::string_view(quoted).substr(1, quoted.size() - 2));
+}
+
 }  // namespace
 
 bool valid_socket_id(std::string_view id) {
@@ -31,9 +41,9 @@ bool valid_socket_id(std::string_view id) {
 }
 
 void append_hello(std::string& out, std::string_view id, std::string_view resume,
-                  std::string_view token, const Message& profile) {
+                  std::string_view token, std::uint64_t window, const Message& profile) {
   MsgpackOut o(out);
-  o.array(6);
+  o.array(window != kNoWindow ? 7 : 6);
   o.uint(static_cast<std::uint8_t>(Op::hello));
   o.uint(kVersion);
   o.str(id);
@@ -43,7 +53,15 @@ void append_hello(std::string& out, std::string_view id, std::string_view resume
   } else {
     o.str(token);
   }
+  if (window != kNoWindow) o.uint(window);
   body(o, profile);
+}
+
+void append_credit(std::string& out, std::uint64_t taken) {
+  MsgpackOut o(out);
+  o.array(2);
+  o.uint(static_cast<std::uint8_t>(Op::credit));
+  o.uint(taken);
 }
 
 void append_request(std::string& out, Op op, std::uint64_t req, std::string_view channel,
@@ -110,7 +128,7 @@ void append_reply(std::string& out, std::uint64_t req, const absl::Status& statu
   o.uint(static_cast<std::uint8_t>(Op::reply));
   o.uint(req);
   o.uint(static_cast<std::uint64_t>(status.code()));
-  o.str(std::string_view(status.message().data(), status.message().size()));
+  error_text(o, status);
 }
 
 void append_members_reply(std::string& out, std::uint64_t req, const std::vector<Member>& members) {
@@ -128,12 +146,19 @@ void append_members_reply(std::string& out, std::uint64_t req, const std::vector
   }
 }
 
+void append_flow(std::string& out, bool held) {
+  MsgpackOut o(out);
+  o.array(2);
+  o.uint(static_cast<std::uint8_t>(Op::flow));
+  o.boolean(held);
+}
+
 void append_error(std::string& out, const absl::Status& status) {
   MsgpackOut o(out);
   o.array(3);
   o.uint(static_cast<std::uint8_t>(Op::error));
   o.uint(static_cast<std::uint64_t>(status.code()));
-  o.str(std::string_view(status.message().data(), status.message().size()));
+  error_text(o, status);
 }
 
 void append_message_head(std::string& out, const internal::Envelope& e) {
@@ -158,7 +183,9 @@ void append_message(std::string& out, const internal::Envelope& e) {
 
 absl::StatusOr<std::string_view> FrameSplitter::next() {
   internal::MsgpackWalkResult r = internal::walk_msgpack(
-      std::span<const std::byte>(reinterpret_cast<const std::byte*>(rest_.data()), rest_.size()));
+      std::span<const std::byte>(reinterpret_cast<const std::byte*>(rest_.data()), rest_.size()),
+      kMaxFrameNesting);
+  deepest_ = r.deepest;
   if (!r.error.empty()) {
     return absl::InvalidArgumentError(
         cat("malformed msgpack at byte ", size_ - rest_.size() + r.offset, ": ", r.error));
@@ -201,10 +228,15 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       if (f.version != kVersion) {
         return bad(cat("unsupported protocol version ", f.version, "; this hub speaks ", kVersion));
       }
-      if (n != 6) return bad("hello: expected [1, version, id, resume, token|nil, profile]");
+      if (n != 6 && n != 7) {
+        return bad("hello: expected [1, version, id, resume, token|nil, (window,) profile]");
+      }
       if (!in.str(f.id)) return bad("hello: id must be a str");
       if (!in.str(f.resume)) return bad("hello: resume must be a str");
       if (!in.nil() && !in.str(f.token)) return bad("hello: token must be a str or nil");
+      if (n == 7 && (!in.uint(f.window) || f.window == kNoWindow)) {
+        return bad("hello: window must be a uint below 2^64 - 1");
+      }
       if (!in.last(f.body)) return bad("hello: profile is missing");
       return end(in, "hello");
     }
@@ -227,7 +259,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       if (!in.last(f.body)) return bad("send: body is missing");
       f.has_channel = true;
       if (absl::Status s = name("channel", f.channel); !s.ok()) return s;
-      if (absl::Status s = name("event", f.event); !s.ok()) return s;
+      if (absl::Status s = internal::validate_sent_event(f.event); !s.ok()) return s;
       return end(in, "send");
     }
     case Op::broadcast: {
@@ -235,7 +267,7 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       if (!in.str(f.event)) return bad("broadcast: event must be a str");
       if (!in.boolean(f.echo)) return bad("broadcast: echo must be a bool");
       if (!in.last(f.body)) return bad("broadcast: body is missing");
-      if (absl::Status s = name("event", f.event); !s.ok()) return s;
+      if (absl::Status s = internal::validate_sent_event(f.event); !s.ok()) return s;
       return end(in, "broadcast");
     }
     case Op::profile: {
@@ -244,6 +276,10 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
       if (!in.boolean(f.echo)) return bad("profile: echo must be a bool");
       if (!in.last(f.body)) return bad("profile: profile is missing");
       return end(in, "profile");
+    }
+    case Op::credit: {
+      if (n != 2 || !in.uint(f.taken)) return bad("credit: expected [8, taken]");
+      return end(in, "credit");
     }
     case Op::members: {
       if (n >= 2 && in.uint(f.req)) f.has_req = true;
@@ -273,6 +309,10 @@ absl::Status parse_frame(std::string_view value, Frame& f) {
         return bad("error: expected [18, code, error]");
       }
       return end(in, "error");
+    }
+    case Op::flow: {
+      if (n != 2 || !in.boolean(f.held)) return bad("flow: expected [20, held]");
+      return end(in, "flow");
     }
     case Op::message: {
       if (n != 6 || !in.uint(f.kind) || f.kind > 4) {

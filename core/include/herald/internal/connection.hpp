@@ -62,6 +62,8 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   void transport_connected() override;
   void transport_disconnected(std::string_view reason) override;
   void transport_refused(const absl::Status& status) override;
+  // mem://: the Hub ended this connection's session (see HubOptions).
+  void session_ended(const absl::Status& why) override;
   void transport_error(const absl::Status& status) override;
   void transport_reconnect_attempt(int attempt) override;
 
@@ -115,6 +117,10 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
     return status;
   }
   void flush_buffered();
+  // A sender found this connection stalled (Inbox::Admitted::stalled): cut it
+  // as a slow consumer; it is reattached by reattach_if_cut() when it drains.
+  void cut_stalled();
+  void reattach_if_cut();
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
     counter.fetch_add(n, std::memory_order_relaxed);
   }
@@ -164,6 +170,12 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   std::atomic<std::uint64_t> dropped_inbox_full_{0};
   std::atomic<std::uint64_t> dropped_closed_{0};
   std::atomic<std::uint64_t> inbox_overfilled_{0};
+  std::atomic<std::uint64_t> sends_held_{0};
+  std::atomic<std::uint64_t> send_held_ns_{0};
+  std::atomic<std::uint64_t> send_timeouts_{0};
+  std::atomic<std::uint64_t> cut_slow_consumer_{0};
+  std::atomic<bool> cutting_{false};  // a stall cut is under way or done, not yet reattached
+  std::atomic<bool> cut_{false};      // cut and told: reattach when drained
 };
 
 }  // namespace herald::internal

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "herald/hub.hpp"
@@ -24,6 +26,15 @@ class HubAccess {
   // receiver with the same socket id is attached).
   [[nodiscard]] static absl::Status attach(Hub& hub, std::shared_ptr<Receiver> receiver,
                                            std::string_view session);
+  // `replacement` (the same socket id: the client reconnecting before its old
+  // connection was noticed dead) takes `old`'s place after the same session
+  // check: it is in old's channels, and nobody hears a leave or a join. When
+  // `old` is no longer attached, it is attached as by attach().
+  [[nodiscard]] static absl::Status replace(Hub& hub, const Receiver& old,
+                                            std::shared_ptr<Receiver> replacement,
+                                            std::string_view session);
+  // The channels `receiver` is in, sorted.
+  static std::vector<std::string> channels_of(Hub& hub, const Receiver& receiver);
   // Removes it everywhere and tells the channels' other members (channel:leave).
   static void detach(Hub& hub, const Receiver& receiver);
   // Presence events (channel:join / channel:leave) go to the other members,
@@ -37,6 +48,7 @@ class HubAccess {
   static void route(Hub& hub, const EnvelopePtr& envelope);
 
  private:
+  static absl::Status check_session(const Hub& hub, std::string_view session);
   static void send_presence(Hub& hub, const Receiver& receiver, std::string_view channel,
                             std::string_view event, bool echo);
 };

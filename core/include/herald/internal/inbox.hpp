@@ -23,12 +23,29 @@ class Inbox {
  public:
   Inbox(std::size_t capacity, Overflow overflow);
 
-  enum class Admitted { queued, overfilled, dropped_newest, dropped_oldest, closed };
-  // How long a producer may wait for room under Overflow::block; past it the
-  // envelope is admitted over the bound (Admitted::overfilled).
+  // timed_out: not queued — the sender's deadline (SendWait) passed while
+  // the inbox stayed full. stalled: not queued — the consumer made no
+  // progress for the sender's stall_timeout while it waited.
+  enum class Admitted {
+    queued,
+    overfilled,
+    dropped_newest,
+    dropped_oldest,
+    closed,
+    timed_out,
+    stalled
+  };
+  // How long a producer may wait for room under Overflow::block. bounded:
+  // kBoundedWait, then the envelope is admitted over the bound
+  // (Admitted::overfilled). unbounded: until the deadline of the thread's
+  // SendWait (t_send_wait; none: for ever), or a stall.
   enum class Wait { never, bounded, unbounded };
   static constexpr std::chrono::milliseconds kBoundedWait{50};
-  Admitted push(const EnvelopePtr& envelope, Wait wait);
+  // How often a waiting producer looks at `progress` (the consumer's count
+  // of dispatched envelopes: a slow listener is progress, not a stall).
+  static constexpr std::chrono::milliseconds kProgressCheck{50};
+  Admitted push(const EnvelopePtr& envelope, Wait wait,
+                const std::atomic<std::uint64_t>* progress = nullptr);
 
   // Moves every waiting envelope into `out` (which must be empty) and
   // returns how many.
@@ -54,6 +71,9 @@ class Inbox {
  private:
   std::size_t size_locked() const noexcept { return items_.size() - head_; }
   void publish_depth_locked() noexcept;
+  Admitted wait_bounded(std::unique_lock<std::mutex>& lock);
+  Admitted wait_for_room(std::unique_lock<std::mutex>& lock,
+                         const std::atomic<std::uint64_t>* progress);
 
   const std::size_t capacity_;
   const Overflow overflow_;
@@ -64,6 +84,7 @@ class Inbox {
   std::size_t head_ = 0;  // items_[0, head_) were dropped (drop_oldest)
   std::size_t consumers_waiting_ = 0;
   std::size_t producers_waiting_ = 0;
+  std::uint64_t drains_ = 0;  // take_all() calls that took something (progress)
   bool closed_ = false;
   std::atomic<std::size_t> depth_{0};
   std::atomic<std::size_t> high_water_{0};

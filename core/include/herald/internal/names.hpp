@@ -24,6 +24,14 @@ bool is_valid_utf8(std::string_view s) noexcept;
 // value (shortened) and the limit.
 absl::Status validate_name(std::string_view what, std::string_view name);
 
+// Event names starting with this are the hub's own presence events
+// (channel:join, channel:leave, channel:update): no client may send one.
+inline constexpr std::string_view kReservedEventPrefix = "channel:";
+
+// validate_name("event", event), and kInvalidArgument for a reserved name
+// (kReservedEventPrefix): what every transport's send and broadcast check.
+absl::Status validate_sent_event(std::string_view event);
+
 namespace names_detail {
 // Per-process random seed, so that colliding names cannot be prepared in
 // advance against herald's hash maps.

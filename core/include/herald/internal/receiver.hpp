@@ -24,6 +24,10 @@ class Receiver {
   virtual void deliver(const EnvelopePtr& envelope) = 0;
   // Presence profile (nil until update_profile).
   virtual Message profile() const = 0;
+  // The session it attached with ended (HubOptions::session_check_interval):
+  // the Hub has detached it already. Called once, on the Hub's session-watch
+  // thread; must not block for long.
+  virtual void session_ended(const absl::Status& why) { (void)why; }
 };
 
 // The connection-side events a Transport reports.

@@ -51,6 +51,10 @@ class Router {
   bool attach(std::shared_ptr<Receiver> receiver);
   // Removes it from every channel; returns the channels it was in.
   std::vector<std::string> detach(const Receiver& receiver);
+  // `replacement` (the same socket id) takes `old`'s place in every channel
+  // it is in, at once: nobody sees it leave or join. False when `old` is not
+  // attached.
+  bool replace(const Receiver& old, std::shared_ptr<Receiver> replacement);
   // True when it was not a member before (join is idempotent).
   bool join(const Receiver& receiver, std::string_view channel);
   // The members just before it left (it included), or null when it was not

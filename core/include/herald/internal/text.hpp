@@ -39,9 +39,13 @@ std::string cat(const Parts&... parts) {
   return out;
 }
 
-// `s` with quotes, backslashes and non-printable bytes escaped C-style, cut to
-// `max` bytes (then "...").
-std::string quoted(std::string_view s, std::size_t max = 64);
+// `s` between double quotes, for an error message that may travel to a peer
+// (a msgpack str must be valid UTF-8): at most `max_bytes` bytes of `s`, cut at
+// a character boundary (then `..."`); valid UTF-8 characters are kept as they
+// are; quotes and backslashes are escaped (\" \\), and control bytes and
+// bytes that are not part of a valid UTF-8 character are written \xNN. The
+// result is always valid UTF-8, and at most 4 * max_bytes + 5 bytes.
+std::string printable_quote(std::string_view s, std::size_t max_bytes = 64);
 
 std::string base64(std::string_view bytes);
 

@@ -29,7 +29,7 @@ struct Url {
   std::string scheme;  // "mem", "zmq", "ws", ...
   std::string host;    // mem: the hub name ("" = the default hub)
   int port = -1;       // -1 when absent
-  std::string path;    // "" when absent
+  std::string path;    // "" when absent; from the first '/' or '?' after the authority
 };
 
 // Parses "scheme://rest". kInvalidArgument names the URL and what is wrong.
@@ -58,6 +58,11 @@ class Transport {
   // The connection's full inbox has just been drained: input held back
   // because of it (TransportEvents::ready_for_more) may flow again.
   virtual void resume_input() {}
+  // The connection stalled as a receiver: a sender on a thread routing
+  // through this transport (mem://) waited on its full inbox for the hub's
+  // stall_timeout and it dispatched nothing. Detach it from the far side as a
+  // slow consumer (open() attaches it again).
+  virtual void cut(const absl::Status& why) { (void)why; }
   // Adds the transport's own counters (e.g. malformed input, losses seen).
   virtual void add_stats(Stats& stats) const { (void)stats; }
 };

@@ -1,6 +1,6 @@
-// WsClient: the connection life cycle — connect, WebSocket handshake, hello /
-// welcome, rejoin, backoff after a loss, refusal, and close. Which ends are
-// retried is link_end.hpp's rule; this file carries it out.
+// WsClient: the connection life cycle — connect, TLS handshake (wss://),
+// WebSocket handshake, hello / welcome, rejoin, backoff after a loss, refusal, and close. Which
+// ends are retried is link_end.hpp's rule; this file carries it out.
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -8,6 +8,7 @@
 
 #include "herald/internal/text.hpp"
 #include "link_end.hpp"
+#include "tls.hpp"
 #include "ws_client.hpp"
 
 namespace herald::ws_transport {
@@ -49,9 +50,9 @@ void WsClient::connect() {
   refusal_hint_ = absl::OkStatus();
   rejoins_left_ = 0;
   writes_pending_ = false;
-  auto link = std::make_shared<Link>(*io_);
+  auto link = std::make_shared<Link>(*io_, tls_.get());
   link_ = link;
-  // One deadline for everything up to ready: TCP, WebSocket handshake,
+  // One deadline for everything up to ready: TCP, TLS, WebSocket handshake,
   // hello, rejoins.
   arm(options_.timeout, [this] {
     lose(cat("no answer from the hub at ", url_.text, " within ", options_.timeout.count(), " ms"));
@@ -65,8 +66,32 @@ void WsClient::connect() {
             results, [this, link](beast::error_code ec, const tcp::endpoint&) {
               if (link != link_) return;
               if (ec) return lose(cat("cannot connect to ", url_.text, ": ", ec.message()));
+              if (link->ws.tls()) return tls_handshake(link);
               handshake(link);
             });
+      });
+}
+
+// wss://: the hub's certificate must verify and name the URL's host. One
+// that does not is a refusal — trying again would meet the same certificate
+// — unlike a hub that is not there or does not speak TLS (retried).
+void WsClient::tls_handshake(const std::shared_ptr<Link>& link) {
+  if (absl::Status named = ws_tls::expect_host(link->ws.tls_layer(), url_.host); !named.ok()) {
+    return refuse(named);
+  }
+  link->ws.tls_layer().async_handshake(
+      net::ssl::stream_base::client, [this, link](beast::error_code ec) {
+        if (link != link_) return;
+        if (!ec) return handshake(link);
+        const ws_tls::HandshakeFailure failure = ws_tls::describe_failure(link->ws.tls_layer(), ec);
+        if (failure.not_trusted) {
+          return refuse(absl::UnauthenticatedError(
+              cat("herald ws: ", failure.why, " (", url_.text, "; trusted: ",
+                  options_.tls_ca_file.empty() ? std::string("the system's store")
+                                               : cat("\"", options_.tls_ca_file, "\""),
+                  ")")));
+        }
+        lose(cat(failure.why, " with ", url_.text));
       });
 }
 
@@ -91,7 +116,13 @@ void WsClient::handshake(const std::shared_ptr<Link>& link) {
         phase_ = Phase::hello;
         Message profile;
         if (auto events = events_.lock()) profile = events->profile();
-        ws_wire::append_hello(link->control, socket_id_, resume_, options_.session, profile);
+        // Credit flow for a receiver that holds senders back when full.
+        // A receiver that drops when full says so: nobody waits for it.
+        const std::uint64_t window =
+            options_.overflow == Overflow::block ? ws_wire::kCreditWindow : 0;
+        taken_ = 0;
+        ws_wire::append_hello(link->control, socket_id_, resume_, options_.session, window,
+                              profile);
         start_read();
         start_write();
       });
@@ -167,6 +198,9 @@ void WsClient::link_ended(beast::error_code ec) {
   if (ec == websocket::error::closed) {
     const websocket::close_reason& r = link_->ws.reason();
     failure.close_code = static_cast<std::uint16_t>(r.code);
+    if (failure.close_code == ws_wire::kCloseSlowConsumer) {
+      cut_slow_consumer_.fetch_add(1, std::memory_order_relaxed);
+    }
     why = std::string(r.reason.data(), r.reason.size());
     failure.close_reason = why;
   }
@@ -212,6 +246,7 @@ void WsClient::lose(const std::string& reason) {
     std::lock_guard lock(mu_);
     ready_ = false;
     kick_ = false;
+    held_ = false;
     requests_.fail_all(absl::UnavailableError(cat("herald ws: ", reason)));
     outgoing_.keep_only(ws_wire::is_publish_frame);
   }
@@ -257,7 +292,7 @@ void WsClient::refuse(const absl::Status& status) {
   }
 }
 
-// close(): what was sent goes out (at most kFlushOnClose), then a close
+// close(): what was sent goes out (at most Options::timeout), then a close
 // frame (1000); a hub that does not answer does not hold us up.
 void WsClient::begin_shutdown() {
   if (phase_ == Phase::closing || phase_ == Phase::done) return;
@@ -271,7 +306,10 @@ void WsClient::begin_shutdown() {
   outgoing_.release_waiters();
   if (!flush) return end_session();
   phase_ = Phase::closing;
-  arm(kFlushOnClose, [this] { end_session(); });
+  // Held back by the hub (a full receiver), the flush may take a while: up
+  // to the connection's timeout.
+  arm(std::max<std::chrono::milliseconds>(kFlushOnClose, options_.timeout),
+      [this] { end_session(); });
   continue_close();
 }
 
@@ -281,7 +319,7 @@ void WsClient::continue_close() {
   if (link_->writing_now) return;  // on_write comes back here
   link_->close_sent = true;
   websocket::stream_base::timeout t = timeouts(/*idle=*/false);
-  t.handshake_timeout = kFlushOnClose;
+  t.handshake_timeout = std::max<std::chrono::milliseconds>(kFlushOnClose, options_.timeout);
   link_->ws.set_option(t);
   link_->ws.async_close(websocket::close_code::normal, [this, link = link_](beast::error_code) {
     if (link == link_) end_session();

@@ -166,9 +166,23 @@ void WsClient::handle_frame(const ws_wire::Frame& f, internal::TransportEvents* 
       if (events) events->transport_error(status);
       return;
     }
+    case ws_wire::Op::flow: {
+      {
+        std::lock_guard lock(mu_);
+        held_ = f.held;
+      }
+      if (!f.held) outgoing_.release_waiters();
+      return;
+    }
     case ws_wire::Op::message: {
       if (phase_ == Phase::hello) break;
       if (events) events->deliver(ws_wire::envelope_of(f));
+      // Credit flow: tell the hub what this connection took, ahead of any
+      // pending send (it never waits behind a hold).
+      if (options_.overflow == Overflow::block && ++taken_ % ws_wire::kCreditEvery == 0 && link_) {
+        ws_wire::append_credit(link_->control, taken_);
+        start_write();
+      }
       return;
     }
     default:

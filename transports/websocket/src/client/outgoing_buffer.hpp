@@ -70,6 +70,17 @@ class OutgoingBuffer {
     room_.wait(lock, [&] { return give_up() || !full(); });
     --waiters_;
   }
+  // (locked) Waits, releasing `lock`, until `ready()` (checked under the
+  // lock whenever the waiters are released) or `deadline`; false on the
+  // deadline.
+  template <class Ready>
+  bool wait_until(std::unique_lock<std::mutex>& lock,
+                  std::chrono::steady_clock::time_point deadline, Ready ready) {
+    ++waiters_;
+    const bool got = room_.wait_until(lock, deadline, ready);
+    --waiters_;
+    return got;
+  }
   // (any thread, lock not needed) Wakes every waiting sender: to look at
   // room, or at whatever makes it give up.
   void release_waiters() { room_.notify_all(); }

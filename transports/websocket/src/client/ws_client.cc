@@ -8,6 +8,7 @@
 
 #include "herald/internal/text.hpp"
 #include "herald/network/random.hpp"
+#include "tls.hpp"
 #include "ws_transport.hpp"
 
 namespace herald::ws_transport {
@@ -15,11 +16,15 @@ namespace herald::ws_transport {
 using internal::cat;
 
 WsClient::WsClient(internal::Url url, Options options,
-                   std::weak_ptr<internal::TransportEvents> events)
+                   std::weak_ptr<internal::TransportEvents> events,
+                   std::shared_ptr<net::ssl::context> tls)
     : url_(std::move(url)),
       options_(std::move(options)),
       events_(std::move(events)),
-      port_(url_.port < 0 ? 80 : url_.port),
+      tls_(std::move(tls)),
+      port_(url_.port >= 0 ? url_.port
+            : tls_         ? 443
+                           : 80),
       // A bracketed IPv6 literal is resolved without its brackets.
       resolve_host_(url_.host.size() > 2 && url_.host.front() == '['
                         ? url_.host.substr(1, url_.host.size() - 2)
@@ -34,12 +39,37 @@ WsClient::WsClient(internal::Url url, Options options,
   if (auto e = events_.lock()) socket_id_ = std::string(e->id());
 }
 
+// Waits while the hub holds this connection's sends back ([20, true]: a
+// receiver is full) or its own buffer is full — up to the sender's deadline,
+// a little on a thread that polls (then past the bound), not at all on the
+// I/O thread or the connection's own poller (internal::SendWait).
 absl::Status WsClient::publish(const internal::EnvelopePtr& envelope) {
+  using Clock = std::chrono::steady_clock;
+  internal::SendWait* const send = internal::t_send_wait;
   std::unique_lock lock(mu_);
   if (!ready_) return not_connected();
-  if (outgoing_.full() && !on_io_thread()) {
-    outgoing_.wait_for_room(lock, [&] { return !ready_ || io_thread_.stop_requested(); });
+  const bool may_wait =
+      !on_io_thread() && (send == nullptr || send->limit != internal::SendWait::Limit::never);
+  if ((held_ || outgoing_.full()) && may_wait) {
+    const Clock::time_point start = Clock::now();
+    Clock::time_point deadline = send ? send->deadline_at(start) : Clock::time_point::max();
+    const bool bounded = send && send->limit == internal::SendWait::Limit::bounded;
+    if (bounded) deadline = std::min(deadline, start + internal::kBoundedSendWait);
+    const bool room = outgoing_.wait_until(lock, deadline, [&] {
+      return !ready_ || io_thread_.stop_requested() || (!held_ && !outgoing_.full());
+    });
+    if (send) {
+      ++send->waits;
+      send->waited_ns += static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+    }
     if (!ready_ || io_thread_.stop_requested()) return not_connected();
+    if (!room && !bounded) {
+      return absl::DeadlineExceededError(
+          cat("herald ws: the hub held this connection's sends back for ",
+              std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(),
+              " ms (a receiver with Overflow::block is full; Options::timeout); not sent"));
+    }
   }
   outgoing_.append([&](std::string& out) { ws_wire::append_publish(out, *envelope); });
   if (!kick_) {
@@ -90,6 +120,7 @@ void WsClient::add_stats(Stats& stats) const {
   // Sent while connected, still waiting to be written when the hub refused
   // the connection: no connection will take them.
   stats.dropped_unavailable += dropped_sends_.load(std::memory_order_relaxed);
+  stats.cut_slow_consumer += cut_slow_consumer_.load(std::memory_order_relaxed);
 }
 
 absl::Status WsClient::not_connected() const {
@@ -171,14 +202,23 @@ absl::StatusOr<std::unique_ptr<internal::Transport>> make_transport(
     const internal::Url& url, const Options& options,
     std::weak_ptr<internal::TransportEvents> events) {
   if (url.port == 0) {
-    return absl::InvalidArgumentError(
-        cat("herald: ws URL \"", url.text, "\" needs the hub's port (ws://HOST:PORT)"));
+    return absl::InvalidArgumentError(cat("herald: ", url.scheme, " URL \"", url.text,
+                                          "\" needs the hub's port (", url.scheme,
+                                          "://HOST:PORT)"));
   }
   if (!url.path.empty() && url.path.front() != '/') {
-    return absl::InvalidArgumentError(cat("herald: ws URL \"", url.text, "\" has a bad path"));
+    return absl::InvalidArgumentError(
+        cat("herald: ", url.scheme, " URL \"", url.text, "\" has a bad path"));
   }
-  return network::make_client_transport(std::make_shared<WsClient>(url, options, std::move(events)),
-                                        "herald ws", "hub");
+  std::shared_ptr<net::ssl::context> tls;
+  if (url.scheme == "wss") {
+    auto context = ws_tls::client_context(options.tls_ca_file);
+    if (!context.ok()) return context.status();
+    tls = *std::move(context);
+  }
+  return network::make_client_transport(
+      std::make_shared<WsClient>(url, options, std::move(events), std::move(tls)), "herald ws",
+      "hub");
 }
 
 }  // namespace herald::ws_transport

@@ -43,6 +43,7 @@
 #include "outgoing_buffer.hpp"
 #include "requests.hpp"
 #include "wire.hpp"
+#include "ws_stream.hpp"
 
 namespace herald::ws_transport {
 
@@ -57,9 +58,10 @@ inline constexpr auto kDefaultIdleTimeout = std::chrono::milliseconds(30000);
 // that the buffers they use outlive a loss; after one the WsClient starts
 // over with a new Link and ignores what the old one's handlers report.
 struct Link {
-  explicit Link(net::io_context& ioc) : resolver(ioc), ws(ioc) {}
+  // Over TLS when `tls` is given (wss://).
+  Link(net::io_context& ioc, net::ssl::context* tls) : resolver(ioc), ws(ioc, tls) {}
   tcp::resolver resolver;
-  websocket::stream<beast::tcp_stream> ws;
+  ws_stream::WsStream ws;
   websocket::response_type response;  // the hub's answer to the WebSocket handshake
   beast::flat_buffer in;
   std::size_t in_offset = 0;  // where handling of the message in `in` continues
@@ -75,7 +77,9 @@ struct Link {
 class WsClient final : public network::NetworkClient,
                        public std::enable_shared_from_this<WsClient> {
  public:
-  WsClient(internal::Url url, Options options, std::weak_ptr<internal::TransportEvents> events);
+  // `tls`: wss:// (the client context of src/tls.hpp); null: ws://.
+  WsClient(internal::Url url, Options options, std::weak_ptr<internal::TransportEvents> events,
+           std::shared_ptr<net::ssl::context> tls);
 
   // ---- network::NetworkClient (any thread), ws_client.cc
   // Lifecycle: see IoThread. A listener's open() starts a new session once
@@ -109,6 +113,7 @@ class WsClient final : public network::NetworkClient,
   void arm(std::chrono::milliseconds delay, std::function<void()> then);
   void disarm();
   void connect();
+  void tls_handshake(const std::shared_ptr<Link>& link);
   void handshake(const std::shared_ptr<Link>& link);
   websocket::stream_base::timeout timeouts(bool idle) const;
   void welcome(const ws_wire::Frame& f);
@@ -141,6 +146,7 @@ class WsClient final : public network::NetworkClient,
   const internal::Url url_;
   const Options options_;
   const std::weak_ptr<internal::TransportEvents> events_;
+  const std::shared_ptr<net::ssl::context> tls_;
   const int port_;
   const std::string resolve_host_;
   const std::string host_header_;
@@ -156,13 +162,15 @@ class WsClient final : public network::NetworkClient,
   bool accepting_ = false;          // requests are taken (a session runs)
   bool ready_ = false;              // sends are taken
   bool kick_ = false;               // the I/O thread will look at outgoing_
+  bool held_ = false;               // the hub said [20, true]: sends wait (back-pressure)
   absl::Status refusal_;
   OutgoingBuffer outgoing_;  // its backlog: I/O thread only
   RequestTable requests_;
 
   std::atomic<std::size_t> max_message_bytes_{limits::kDefaultMaxMessageBytes};
   std::atomic<std::uint64_t> malformed_{0};
-  std::atomic<std::uint64_t> dropped_sends_{0};  // unwritten when refused
+  std::atomic<std::uint64_t> dropped_sends_{0};      // unwritten when refused
+  std::atomic<std::uint64_t> cut_slow_consumer_{0};  // closed 4002 by the hub
 
   // I/O thread only.
   net::io_context* io_ = nullptr;
@@ -174,6 +182,7 @@ class WsClient final : public network::NetworkClient,
   network::Backoff backoff_;
   absl::Status refusal_hint_;  // an error frame that announced a refusal
   std::size_t rejoins_left_ = 0;
+  std::uint64_t taken_ = 0;      // messages taken from this link (credit flow)
   bool writes_pending_ = false;  // outgoing_ may be written (ready, or flushing on close)
   std::size_t write_limit_ = limits::kDefaultMaxMessageBytes + ws_wire::kFrameOverhead;
   std::chrono::milliseconds idle_timeout_ = kDefaultIdleTimeout;

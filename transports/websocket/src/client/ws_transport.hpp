@@ -2,8 +2,10 @@
 //
 // `ws://HOST:PORT[/PATH]` talks to a herald hub (a WsGateway, gateway.hpp) in
 // its native protocol (docs/PROTOCOL.md, "ws://"): one WebSocket connection,
-// owned by one I/O thread per Realtime. Listeners with Dispatch::immediate run
-// on that thread.
+// owned by one I/O thread per Realtime. `wss://HOST:PORT[/PATH]` is the same
+// over TLS (src/tls.hpp): the hub's certificate is verified against
+// Options::tls_ca_file or the system's trust store, and must name HOST. Listeners with
+// Dispatch::immediate run on that thread.
 //
 // Guarantees, and how:
 //  - Order: every frame of a connection — join, leave, profile, send — goes
@@ -19,7 +21,8 @@
 //    on reconnect the same socket id says hello again, the channels are
 //    rejoined before on_connect, and what was sent meanwhile goes out in order.
 //  - Refusal: a hub that rejects the session (error 16 / close 4001) or finds
-//    the socket id taken by someone else (error 6 / close 4009) is not retried.
+//    the socket id taken by someone else (error 6 / close 4009) is not retried;
+//    nor is a wss:// hub whose certificate does not verify (kUnauthenticated).
 //  - A dead hub is noticed: with no frame or pong for three of the hub's ping
 //    intervals, the connection counts as lost.
 #pragma once

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "herald/internal/hub_access.hpp"
+#include "herald/internal/msgpack_walk.hpp"
 #include "herald/internal/text.hpp"
 #include "herald/limits.hpp"
 #include "ws_session.hpp"
@@ -14,25 +15,41 @@ namespace herald::ws_hub {
 
 using internal::cat;
 
+// A message is read piece by piece, never more than one byte past the
+// limit: a message over it is answered with close 1009 by close_with(),
+// whose close handshake reads (and drops) the rest of it. (Beast's own
+// read_message_max answers 1009 too, but then drops the TCP connection
+// with the rest unread, so the peer usually never sees the close frame.)
 void WsSession::read() {
-  ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    self->on_read(ec);
-  });
+  const std::size_t limit = message_limit();
+  const std::size_t room = buffer_.size() < limit ? limit - buffer_.size() : 0;
+  ws_.async_read_some(
+      buffer_, room + 1,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+}
+
+std::size_t WsSession::message_limit() const {
+  return shared_->hub->options().max_message_bytes + ws_wire::kFrameOverhead;
 }
 
 void WsSession::on_read(beast::error_code ec) {
   if (ec) {
-    if (ec == websocket::error::message_too_big) {
-      counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
-    } else if (ec == beast::error::timeout) {
-      counters().closed_idle.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (ec == beast::error::timeout) counters().closed_idle.fetch_add(1, std::memory_order_relaxed);
+    if (gone_while_held()) return;  // its waiting frames still go on (flow.cc)
     return end_connection();
   }
   if (phase_ == Phase::closing) {  // closing: what still arrives is not acted on
     buffer_.consume(buffer_.size());
     return read();
   }
+  if (buffer_.size() > message_limit()) {
+    counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
+    buffer_.consume(buffer_.size());
+    close_with(websocket::close_code::too_big,
+               cat("message over the limit of ", message_limit(), " bytes"));
+    return read();
+  }
+  if (!ws_.is_message_done()) return read();
   if (!ws_.got_binary()) {
     counters().closed_protocol.fetch_add(1, std::memory_order_relaxed);
     buffer_.consume(buffer_.size());
@@ -51,9 +68,11 @@ void WsSession::on_read(beast::error_code ec) {
       break;
     }
     counters().frames_in.fetch_add(1, std::memory_order_relaxed);
-    handle_frame(*value);
+    if (defer(*value, frames.deepest())) continue;  // held: it waits (flow.cc)
+    handle_frame(*value, frames.deepest());
   }
   buffer_.consume(buffer_.size());
+  if (reading_held()) return;  // read again once released
   read();
 }
 
@@ -68,7 +87,9 @@ void WsSession::refuse_frame(const ws_wire::Frame& frame, const absl::Status& st
   send_control(std::move(out));
 }
 
-void WsSession::handle_frame(std::string_view value) {
+// `depth`: how deep the frame nests; only a frame deeper than a body may be
+// can hold a body that is too deep.
+void WsSession::handle_frame(std::string_view value, int depth) {
   ws_wire::Frame f;
   absl::Status parsed = ws_wire::parse_frame(value, f);
   if (phase_ == Phase::hello) {
@@ -84,7 +105,13 @@ void WsSession::handle_frame(std::string_view value) {
     return hello(f);
   }
   if (!session_valid()) return;
-  if (!parsed.ok()) return refuse_frame(f, parsed);
+  if (!parsed.ok()) {
+    if ((f.op == ws_wire::Op::send || f.op == ws_wire::Op::broadcast) &&
+        f.event.starts_with(internal::kReservedEventPrefix)) {
+      counters().refused_reserved_events.fetch_add(1, std::memory_order_relaxed);
+    }
+    return refuse_frame(f, parsed);
+  }
   Hub& hub = *shared().hub;
   switch (f.op) {
     case ws_wire::Op::hello:
@@ -98,9 +125,20 @@ void WsSession::handle_frame(std::string_view value) {
           return refuse_frame(f, absl::ResourceExhaustedError(
                                      cat("a connection may be in at most ", limit, " channels")));
         }
+        const std::size_t budget = shared().options.max_total_membership_bytes;
+        const std::size_t cost = membership_cost(f.channel.size());
+        if (!GatewayCounters::reserve(counters().membership_bytes, cost, budget)) {
+          counters().refused_budget.fetch_add(1, std::memory_order_relaxed);
+          return refuse_frame(
+              f, absl::ResourceExhaustedError(
+                     cat("the hub's channel memberships are at their budget of ", budget,
+                         " bytes (max_total_membership_bytes; each costs its name's bytes + ",
+                         kMembershipOverheadBytes, ")")));
+        }
         joined_.insert(std::string(f.channel));
-      } else if (f.op == ws_wire::Op::leave) {
-        joined_.erase(f.channel);
+      } else if (f.op == ws_wire::Op::leave && joined_.erase(f.channel) > 0) {
+        counters().membership_bytes.fetch_sub(membership_cost(f.channel.size()),
+                                              std::memory_order_relaxed);
       }
       absl::Status s = f.op == ws_wire::Op::join
                            ? internal::HubAccess::join(hub, *this, f.channel, f.echo)
@@ -111,17 +149,26 @@ void WsSession::handle_frame(std::string_view value) {
     }
     case ws_wire::Op::send:
     case ws_wire::Op::broadcast: {
-      if (!body_fits(f, "body")) return;
+      if (!body_fits(f, "body", depth)) return;
       const auto kind = f.op == ws_wire::Op::send ? internal::EnvelopeKind::message
                                                   : internal::EnvelopeKind::broadcast;
+      std::vector<std::shared_ptr<WsSession>> full;
+      t_full_receivers = &full;
       internal::HubAccess::route(
           hub, internal::Envelope::make(kind, f.channel, f.event, id_, ws_wire::message_of(f.body),
                                         f.echo));
+      t_full_receivers = nullptr;
       counters().messages_routed.fetch_add(1, std::memory_order_relaxed);
+      if (!full.empty()) held_back(full);
       return;
     }
+    case ws_wire::Op::credit:
+      return credit(f.taken);
     case ws_wire::Op::profile: {
-      if (!body_fits(f, "profile")) return;
+      if (!body_fits(f, "profile", depth)) return;
+      if (!reserve_profile(f.body.size())) {
+        return refuse_frame(f, profile_budget_error());
+      }
       {
         std::lock_guard lock(profile_mu_);
         profile_ = ws_wire::message_of(f.body);
@@ -147,21 +194,28 @@ void WsSession::answer_members(const ws_wire::Frame& f) {
   std::size_t size = 16;
   for (const Member& m : members) size += m.id.size() + m.data.bytes().size() + 8;
   if (size > limit) {
-    return refuse_frame(
-        f, absl::ResourceExhaustedError(cat("the members of \"", f.channel, "\" (", members.size(),
-                                            ") with their profiles take about ", size,
-                                            " bytes, over the message limit of ", limit)));
+    return refuse_frame(f, absl::ResourceExhaustedError(
+                               cat("the members of ", internal::printable_quote(f.channel), " (",
+                                   members.size(), ") with their profiles take about ", size,
+                                   " bytes, over the message limit of ", limit)));
   }
   std::string out;
   ws_wire::append_members_reply(out, f.req, members);
   send_control(std::move(out));
 }
 
-bool WsSession::body_fits(const ws_wire::Frame& f, std::string_view what) {
+bool WsSession::body_fits(const ws_wire::Frame& f, std::string_view what, int depth) {
   const std::size_t limit = shared().hub->options().max_message_bytes;
-  if (f.body.size() <= limit) return true;
-  refuse_frame(f, absl::ResourceExhaustedError(
-                      cat(what, " of ", f.body.size(), " bytes exceeds the limit of ", limit)));
+  if (f.body.size() > limit) {
+    refuse_frame(f, absl::ResourceExhaustedError(
+                        cat(what, " of ", f.body.size(), " bytes exceeds the limit of ", limit)));
+    return false;
+  }
+  if (depth <= limits::kMaxNestingDepth) return true;
+  absl::Status nesting = internal::check_nesting(
+      std::span(reinterpret_cast<const std::byte*>(f.body.data()), f.body.size()), what);
+  if (nesting.ok()) return true;
+  refuse_frame(f, nesting);
   return false;
 }
 

@@ -9,6 +9,7 @@
 #include "herald/internal/text.hpp"
 #include "herald/internal/transport.hpp"
 #include "shared.hpp"
+#include "tls.hpp"
 #include "ws_session.hpp"
 
 namespace herald {
@@ -35,7 +36,9 @@ thread_local PendingFlush tl_pending;
 }  // namespace
 
 WsGateway::Shared::Shared(std::shared_ptr<Hub> h, WsGatewayOptions o)
-    : hub(std::move(h)), options(std::move(o)), acceptor(net::make_strand(ioc)) {}
+    : hub(std::move(h)), options(std::move(o)), acceptor(net::make_strand(ioc)) {
+  queue_budget.max_bytes = options.max_total_queued_bytes;
+}
 
 void WsGateway::Shared::run_loop() {
   constexpr int kMaxReadyRun = 256;  // handlers between two flushes, at most
@@ -131,10 +134,12 @@ absl::StatusOr<std::unique_ptr<WsGateway>> WsGateway::start(std::shared_ptr<Hub>
     return absl::InvalidArgumentError("herald hub: max_channels_per_connection must be >= 1");
   }
   if (options.max_write_queue_frames == 0 || options.max_write_queue_bytes == 0 ||
-      options.max_connections == 0 || options.idle_timeout <= 0ms ||
-      options.handshake_timeout <= 0ms) {
+      options.max_connections == 0 || options.max_total_membership_bytes == 0 ||
+      options.max_total_profile_bytes == 0 || options.max_total_queued_bytes == 0 ||
+      options.idle_timeout <= 0ms || options.handshake_timeout <= 0ms) {
     return absl::InvalidArgumentError(
-        "herald hub: limits and timeouts must be positive (write queue, connections, timeouts)");
+        "herald hub: limits and timeouts must be positive (write queue, connections, budgets, "
+        "timeouts)");
   }
   beast::error_code ec;
   const net::ip::address address = net::ip::make_address(options.host, ec);
@@ -142,7 +147,19 @@ absl::StatusOr<std::unique_ptr<WsGateway>> WsGateway::start(std::shared_ptr<Hub>
     return absl::InvalidArgumentError(
         cat("herald hub: \"", options.host, "\" is not an IP address (", ec.message(), ")"));
   }
+  if (options.tls_certificate_file.empty() && !options.tls_private_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "herald hub: tls_private_key_file is given without tls_certificate_file");
+  }
+  std::shared_ptr<net::ssl::context> tls;
+  if (!options.tls_certificate_file.empty()) {
+    auto context =
+        ws_tls::server_context(options.tls_certificate_file, options.tls_private_key_file);
+    if (!context.ok()) return context.status();
+    tls = *std::move(context);
+  }
   auto shared = std::make_shared<Shared>(std::move(hub), options);
+  shared->tls = std::move(tls);
   const tcp::endpoint endpoint(address, static_cast<unsigned short>(options.port));
   auto fail = [&](std::string_view what) {
     return absl::UnavailableError(
@@ -168,8 +185,9 @@ int WsGateway::port() const noexcept { return shared_->port; }
 
 std::string WsGateway::url() const {
   const bool v6 = shared_->host.find(':') != std::string::npos;
-  return v6 ? cat("ws://[", shared_->host, "]:", shared_->port)
-            : cat("ws://", shared_->host, ":", shared_->port);
+  const std::string_view scheme = shared_->tls ? "wss://" : "ws://";
+  return v6 ? cat(scheme, "[", shared_->host, "]:", shared_->port)
+            : cat(scheme, shared_->host, ":", shared_->port);
 }
 
 const std::shared_ptr<Hub>& WsGateway::hub() const noexcept { return shared_->hub; }
@@ -179,6 +197,7 @@ WsGatewayStats WsGateway::stats() const {
   WsGatewayStats s;
   s.accepted = c.accepted.load();
   s.refused = c.refused.load();
+  s.tls_handshakes_failed = c.tls_handshakes_failed.load();
   s.connections = c.connections.load();
   s.frames_in = c.frames_in.load();
   s.messages_routed = c.messages_routed.load();
@@ -188,10 +207,19 @@ WsGatewayStats WsGateway::stats() const {
   s.closed_protocol = c.closed_protocol.load();
   s.closed_unauthenticated = c.closed_unauthenticated.load();
   s.closed_slow_consumer = c.closed_slow_consumer.load();
+  s.publishers_held = c.publishers_held.load();
+  s.held_ns = c.held_ns.load();
+  s.closed_stalled = c.closed_stalled.load();
   s.dropped_slow_consumer = c.dropped_slow_consumer.load();
   s.dropped_closing = c.dropped_closing.load();
   s.closed_idle = c.closed_idle.load();
   s.write_queue_high_water = c.write_queue_high_water.load();
+  s.refused_reserved_events = c.refused_reserved_events.load();
+  s.refused_budget = c.refused_budget.load();
+  s.closed_queue_budget = c.closed_queue_budget.load();
+  s.membership_bytes = c.membership_bytes.load();
+  s.profile_bytes = c.profile_bytes.load();
+  s.queued_bytes = shared_->queue_budget.bytes.load();
   return s;
 }
 
@@ -240,9 +268,15 @@ void WsGateway::stop() {
   }
   for (auto& session : left) session->abandon();
   left.clear();
-  // Let the aborted operations finish, so that nothing keeps the state alive.
+  // Let the aborted operations finish, so that nothing keeps the state alive:
+  // a handler left in the io_context holds its session, and the session this
+  // state (a cycle, leaked). Run until no work is left; a handler of an
+  // aborted operation may arm one last hard-close timer, so wait past it.
   s.ioc.restart();
-  s.ioc.run_for(std::chrono::milliseconds(200));
+  const auto give_up = std::chrono::steady_clock::now() + ws_hub::kHardCloseAfter + 1s;
+  while (!s.ioc.stopped() && std::chrono::steady_clock::now() < give_up) {
+    s.ioc.run_for(50ms);
+  }
 }
 
 }  // namespace herald

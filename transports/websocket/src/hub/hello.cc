@@ -3,11 +3,15 @@
 // under that id. When the id is taken, the rule is:
 //  - the same secret: the client reconnecting before the hub noticed its
 //    old connection dead — the old one is replaced (closed with 4004) and
-//    the new one attached;
+//    the new one takes its place: its channels (nobody hears a leave or a
+//    join) and, when the hello's profile is nil, its profile;
 //  - another secret: someone else — refused (error 6, close 4009).
 // A session the Hub's verifier refuses is closed with 4001, at hello and
 // before every later operation (a token may expire).
+#include <algorithm>
+
 #include "herald/internal/hub_access.hpp"
+#include "herald/internal/text.hpp"
 #include "ws_session.hpp"
 
 namespace herald::ws_hub {
@@ -20,9 +24,10 @@ bool WsSession::resume_matches(std::string_view resume) const {
   return diff == 0;
 }
 
-// Another connection took over this one's socket id (same resume secret).
+// Another connection took over this one's socket id (same resume secret)
+// and its place in the Hub (HubAccess::replace): this one is no longer attached.
 void WsSession::replaced() {
-  detach();
+  if (attached_.exchange(false)) counters().connections.fetch_sub(1, std::memory_order_relaxed);
   net::post(ws_.get_executor(), [self = shared_from_this()] {
     self->close_with(ws_wire::kCloseReplaced, "replaced by a new connection with the same id");
   });
@@ -40,8 +45,14 @@ void WsSession::hello(const ws_wire::Frame& f) {
     return refuse_hello(absl::ResourceExhaustedError("hello: profile over the message limit"),
                         websocket::close_code::policy_error);
   }
+  if (!reserve_profile(f.body.size())) {
+    return refuse_hello(profile_budget_error(), websocket::close_code::try_again_later);
+  }
   id_ = std::string(f.id);
   resume_ = std::string(f.resume);
+  // Before attach: read by the routers.
+  window_ = f.window == ws_wire::kNoWindow ? ws_wire::kNoWindow
+                                           : std::min(f.window, ws_wire::kMaxCreditWindow);
   token_ = std::string(f.token);
   {
     std::lock_guard lock(profile_mu_);
@@ -63,8 +74,11 @@ void WsSession::hello(const ws_wire::Frame& f) {
       if (it != shared().by_id.end()) old = it->second.lock();
     }
     if (old != nullptr && old.get() != this && old->resume_matches(resume_)) {
-      old->replaced();
-      attached = internal::HubAccess::attach(*shared().hub, shared_from_this(), token_);
+      attached = internal::HubAccess::replace(*shared().hub, *old, shared_from_this(), token_);
+      if (attached.ok()) {
+        old->replaced();
+        take_place_of(*old, ws_wire::message_of(f.body));
+      }
     }
   }
   if (!attached.ok()) {
@@ -90,6 +104,53 @@ void WsSession::hello(const ws_wire::Frame& f) {
   start_write_if_idle();
 }
 
+// After HubAccess::replace: the channels are this one's now (counted against
+// the limits as this one's), and so is the old profile unless the hello
+// brought one; a new one is announced to those channels (channel:update).
+void WsSession::take_place_of(const WsSession& old, const Message& hello_profile) {
+  for (std::string& channel : internal::HubAccess::channels_of(*shared().hub, *this)) {
+    counters().membership_bytes.fetch_add(membership_cost(channel.size()),
+                                          std::memory_order_relaxed);
+    joined_.insert(std::move(channel));
+  }
+  const Message old_profile = old.profile();
+  if (hello_profile.is_nil()) {
+    const std::size_t size = old_profile.bytes().size();
+    if (size > profile_bytes_) {  // the old one's share is given back when it ends
+      counters().profile_bytes.fetch_add(size - profile_bytes_, std::memory_order_relaxed);
+    } else {
+      counters().profile_bytes.fetch_sub(profile_bytes_ - size, std::memory_order_relaxed);
+    }
+    profile_bytes_ = size;
+    std::lock_guard lock(profile_mu_);
+    profile_ = old_profile;
+  } else if (!(hello_profile == old_profile) && !joined_.empty()) {
+    internal::HubAccess::update_profile(*shared().hub, *this, /*echo=*/false);
+  }
+}
+
+// The profile now takes `bytes` of the hub-wide budget (the old one's given
+// back); false, counted, when that is past max_total_profile_bytes.
+bool WsSession::reserve_profile(std::size_t bytes) {
+  if (bytes > profile_bytes_) {
+    if (!GatewayCounters::reserve(counters().profile_bytes, bytes - profile_bytes_,
+                                  shared().options.max_total_profile_bytes)) {
+      counters().refused_budget.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+  } else {
+    counters().profile_bytes.fetch_sub(profile_bytes_ - bytes, std::memory_order_relaxed);
+  }
+  profile_bytes_ = bytes;
+  return true;
+}
+
+absl::Status WsSession::profile_budget_error() const {
+  return absl::ResourceExhaustedError(internal::cat("the hub's profiles are at their budget of ",
+                                                    shared_->options.max_total_profile_bytes,
+                                                    " bytes (max_total_profile_bytes)"));
+}
+
 // A hello that cannot be accepted: an error frame saying why, then the close.
 void WsSession::refuse_hello(const absl::Status& why, std::uint16_t code) {
   hello_timer_.cancel();
@@ -106,6 +167,12 @@ bool WsSession::session_valid() {
   if (!options.enforce_session || options.verify_session(token_)) return true;
   reject_session("herald hub: the session token is no longer valid");
   return false;
+}
+
+void WsSession::session_ended(const absl::Status& why) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), why] {
+    if (self->phase_ == Phase::ready) self->reject_session(text_of(why));
+  });
 }
 
 void WsSession::reject_session(std::string_view why) {

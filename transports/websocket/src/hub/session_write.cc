@@ -32,9 +32,20 @@ Message WsSession::profile() const {
 }
 
 void WsSession::deliver(const internal::EnvelopePtr& envelope) {
+  // Routed by a thread that may wait (a mem:// sender on this hub): it
+  // waits here for room, as it would at a full mem:// inbox.
+  if (t_full_receivers == nullptr && internal::t_send_wait != nullptr && internal::may_wait()) {
+    wait_for_room();
+  }
   const internal::Envelope& e = *envelope;
-  enqueue(Outgoing{envelope, {}}, e.body().bytes().size() + e.channel_or_empty().size() +
-                                      e.event().size() + e.sender().size() + 16);
+  const WriteQueue::Pushed pushed =
+      enqueue(Outgoing{envelope, {}}, e.body().bytes().size() + e.channel_or_empty().size() +
+                                          e.event().size() + e.sender().size() + 16);
+  routed_.fetch_add(1, std::memory_order_relaxed);
+  // Full: the session routing this (if it is one of ours) is held back.
+  if (t_full_receivers != nullptr && pushed.cut == 0 && full_after(pushed)) {
+    t_full_receivers->push_back(shared_from_this());
+  }
 }
 
 void WsSession::stop_from_gateway() {
@@ -46,25 +57,31 @@ void WsSession::stop_from_gateway() {
 // ------------------------------------------------------------ writing
 
 // Any thread. `force`: past the slow-consumer bound too (a last word before closing).
-void WsSession::enqueue(Outgoing out, std::size_t bytes, bool force) {
+WriteQueue::Pushed WsSession::enqueue(Outgoing out, std::size_t bytes, bool force) {
   const WriteQueue::Pushed pushed = queue_.push(std::move(out), bytes, force);
   if (pushed.cut > 0) {
     counters().closed_slow_consumer.fetch_add(1, std::memory_order_relaxed);
     counters().dropped_slow_consumer.fetch_add(pushed.cut, std::memory_order_relaxed);
+    if (pushed.over_budget) counters().closed_queue_budget.fetch_add(1, std::memory_order_relaxed);
+    const WsGatewayOptions& o = shared().options;
+    std::string why =
+        pushed.over_budget
+            ? cat("slow consumer: the hub's write queues hold over ", o.max_total_queued_bytes,
+                  " bytes together (max_total_queued_bytes) and this one more than its share")
+            : cat("slow consumer: more than ", o.max_write_queue_frames, " frames or ",
+                  o.max_write_queue_bytes, " bytes waiting");
     // Detached on its own strand: never re-entrantly on the delivering
     // thread (a stall of many members would recurse through Hub::detach).
-    net::post(ws_.get_executor(), [self = shared_from_this()] {
-      self->close_with(
-          ws_wire::kCloseSlowConsumer,
-          cat("slow consumer: more than ", self->shared().options.max_write_queue_frames,
-              " frames or ", self->shared().options.max_write_queue_bytes, " bytes waiting"));
+    net::post(ws_.get_executor(), [self = shared_from_this(), why = std::move(why)] {
+      self->close_with(ws_wire::kCloseSlowConsumer, why);
     });
-    return;
+    return pushed;
   }
   if (pushed.depth > 0) {
     GatewayCounters::bump_max(counters().write_queue_high_water, pushed.depth);
   }
   if (pushed.start_writer) start_write_later();
+  return pushed;
 }
 
 void WsSession::send_control(std::string bytes, bool force) {
@@ -101,6 +118,8 @@ void WsSession::write_next() {
   ws_.async_write(net::buffer(out_),
                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
                     if (ec) return self->queue_.write_failed();
+                    self->writes_done_.fetch_add(1, std::memory_order_relaxed);
+                    self->release_held();
                     // More frames arrived meanwhile: after the ready input too.
                     if (self->queue_.has_more() && !self->close_pending_)
                       return self->start_write_later();
@@ -121,17 +140,26 @@ void WsSession::close_with(std::uint16_t code, std::string_view why) {
   phase_ = Phase::closing;
   hello_timer_.cancel();
   detach();
-  arm_hard_close(code == ws_wire::kCloseSlowConsumer ? kHardCloseAfter
+  arm_hard_close(code == ws_wire::kCloseSlowConsumer ? close_patience_
                                                      : shared().options.stop_grace);
   close_reason_ =
       websocket::close_reason(static_cast<websocket::close_code>(code), close_reason_text(why));
   close_pending_ = true;
+  // Held as a publisher: what waited is not acted on, and reading goes on
+  // (for the close handshake).
+  deferred_.clear();
+  deferred_bytes_ = 0;
+  held_by_ = 0;
+  if (read_paused_) {
+    read_paused_ = false;
+    read();
+  }
   if (queue_.close()) write_next();  // sends what is left, then the close frame
 }
 
 void WsSession::send_close() {
   close_pending_ = false;
-  arm_hard_close(kHardCloseAfter);
+  arm_hard_close(close_patience_);
   ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {});
 }
 
@@ -152,7 +180,18 @@ void WsSession::abandon() {
   beast::error_code ignored;
   hello_timer_.cancel();
   hard_close_timer_.cancel();
+  stall_timer_.cancel();
   beast::get_lowest_layer(ws_).socket().close(ignored);
+}
+
+// Strand, once the connection is over: what it held of the hub-wide budget.
+void WsSession::release_budget() {
+  std::size_t memberships = 0;
+  for (const std::string& channel : joined_) memberships += membership_cost(channel.size());
+  counters().membership_bytes.fetch_sub(memberships, std::memory_order_relaxed);
+  counters().profile_bytes.fetch_sub(profile_bytes_, std::memory_order_relaxed);
+  profile_bytes_ = 0;
+  joined_ = {};
 }
 
 void WsSession::detach() {
@@ -160,6 +199,7 @@ void WsSession::detach() {
     internal::HubAccess::detach(*shared().hub, *this);
     counters().connections.fetch_sub(1, std::memory_order_relaxed);
   }
+  release_held();  // the publishers it held go on
 }
 
 // Strand: the connection is over (read failed or closed). What was still
@@ -172,13 +212,14 @@ void WsSession::end_connection() {
   detach();
   hello_timer_.cancel();
   hard_close_timer_.cancel();
+  stall_timer_.cancel();
   beast::error_code ignored;
   beast::get_lowest_layer(ws_).socket().close(ignored);
   // The session object may live on a while (a route snapshot): keep nothing big.
   buffer_ = beast::flat_buffer();
   std::string().swap(out_);
   queue_.release_scratch();
-  joined_ = {};
+  release_budget();
   shared().forget(this, id_);
 }
 

@@ -26,6 +26,11 @@
 #include "counters.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/websocket/gateway.hpp"
+#include "write_queue.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
 
 namespace herald {
 
@@ -44,6 +49,8 @@ struct WsGateway::Shared : std::enable_shared_from_this<WsGateway::Shared> {
   int port = 0;
   std::string host;
   std::atomic<bool> stopping{false};
+  // wss://: every connection is TLS with this context (src/tls.hpp); null: ws://.
+  std::shared_ptr<boost::asio::ssl::context> tls;
   std::mutex stop_mu;  // serializes stop()
 
   // Every accepted connection, and the ones attached under their socket id.
@@ -53,6 +60,7 @@ struct WsGateway::Shared : std::enable_shared_from_this<WsGateway::Shared> {
   internal::NameMap<std::weak_ptr<ws_hub::WsSession>> by_id;
 
   ws_hub::GatewayCounters counters;
+  ws_hub::QueueBudget queue_budget;  // every session's WriteQueue counts here
 
   void do_accept();
   void on_accept(boost::beast::error_code ec, boost::asio::ip::tcp::socket socket);

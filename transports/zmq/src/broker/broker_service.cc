@@ -1,5 +1,8 @@
 #include "broker_service.hpp"
 
+#include <algorithm>
+#include <utility>
+
 #include "control_server.hpp"
 #include "herald/internal/text.hpp"
 #include "proxy.hpp"
@@ -30,6 +33,14 @@ ZmqBrokerStats BrokerService::stats() const {
   out.control_malformed = c.control_malformed.load();
   out.auth_failures = c.auth_failures.load();
   out.sessions_expired = c.sessions_expired.load();
+  out.memberships = c.memberships.load();
+  out.profile_bytes = c.profile_bytes.load();
+  out.refused_sessions = c.refused_sessions.load();
+  out.refused_channels = c.refused_channels.load();
+  out.refused_memberships = c.refused_memberships.load();
+  out.refused_profiles = c.refused_profiles.load();
+  out.forged_dropped = c.forged_dropped.load();
+  out.malformed_dropped = c.malformed_dropped.load();
   return out;
 }
 
@@ -52,9 +63,25 @@ absl::Status BrokerService::start_locked() {
     return absl::InvalidArgumentError(
         "herald: broker session_timeout must be at least 300 ms (clients ping at a third of it)");
   }
-  if (options_.max_channels_per_connection == 0) {
-    return absl::InvalidArgumentError(
-        "herald: broker max_channels_per_connection must be at least 1");
+  for (const auto& [name, value] :
+       {std::pair<const char*, std::size_t>{"max_channels_per_connection",
+                                            options_.max_channels_per_connection},
+        {"max_sessions", options_.max_sessions},
+        {"max_channels", options_.max_channels},
+        {"max_memberships", options_.max_memberships},
+        {"subscriber_high_water_mark",
+         static_cast<std::size_t>(std::max(options_.subscriber_high_water_mark, 0))}}) {
+    if (value == 0) {
+      return absl::InvalidArgumentError(cat("herald: broker ", name, " must be at least 1"));
+    }
+  }
+  if (!options_.curve_secret_key.empty()) {
+    if (!zmq_has("curve")) {
+      return absl::FailedPreconditionError("herald: this libzmq was built without CURVE");
+    }
+    absl::StatusOr<std::string> public_key = herald::curve_public_key(options_.curve_secret_key);
+    if (!public_key.ok()) return public_key.status();
+    curve_public_ = *public_key;
   }
   host_ = endpoint->host;
   const bool secure = !options_.session_secret.empty();
@@ -77,30 +104,45 @@ absl::Status BrokerService::start_locked() {
   if (absl::Status s = run_proxy(*sockets, presence, proxy_client); !s.ok()) return s;
   serve_control(*sockets, std::move(presence), std::move(proxy_client));
   if (secure) {
-    zap_thread_ = std::thread(serve_zap, std::move(zap), std::cref(options_.session_secret),
-                              std::cref(running_), std::ref(counters_.auth_failures));
+    zap_thread_ = std::thread(
+        serve_zap, std::move(zap),
+        ZapPolicy{options_.session_secret, !options_.curve_secret_key.empty(), curve_keys_},
+        std::cref(running_), std::ref(counters_.auth_failures));
   }
   return absl::OkStatus();
 }
 
 absl::Status BrokerService::run_proxy(PublicSockets& sockets, zmq::socket_t& presence,
                                       zmq::socket_t& proxy_client) {
-  sockets.xsub.bind(inproc_prefix_ + "-xsub");
+  // The broker's own publisher has an input of its own, the one the data
+  // path trusts with presence envelopes.
+  zmq::socket_t presence_input(*ctx_, zmq::socket_type::xsub);
+  set_common(presence_input, options_.high_water_mark);
+  presence_input.bind(inproc_prefix_ + "-presence");
   sockets.xpub.bind(inproc_prefix_ + "-xpub");
   // Publishers forward everything; filtering happens once, at the XPUB.
   const char subscribe_all = '\x01';
   sockets.xsub.send(zmq::buffer(&subscribe_all, 1));
+  presence_input.send(zmq::buffer(&subscribe_all, 1));
 
   zmq::socket_t proxy_control(*ctx_, zmq::socket_type::rep);
   proxy_control.bind(inproc_prefix_ + "-proxy");
   proxy_client.set(zmq::sockopt::linger, 0);
   proxy_client.connect(inproc_prefix_ + "-proxy");
   set_common(presence, options_.high_water_mark);
-  presence.connect(inproc_prefix_ + "-xsub");
+  presence.connect(inproc_prefix_ + "-presence");
+  // Subscribers leaving, for the control thread (see return_freed_memory).
+  zmq_socket_monitor(sockets.xpub.handle(), (inproc_prefix_ + "-subscribers").c_str(),
+                     ZMQ_EVENT_DISCONNECTED);
+  subscriber_events_ = zmq::socket_t(*ctx_, zmq::socket_type::pair);
+  subscriber_events_.set(zmq::sockopt::linger, 0);
+  subscriber_events_.connect(inproc_prefix_ + "-subscribers");
 
   running_ = true;
-  proxy_thread_ = std::thread(zmq_broker::run_proxy, std::move(sockets.xsub),
-                              std::move(sockets.xpub), std::move(proxy_control));
+  proxy_thread_ = std::thread(zmq_broker::run_proxy,
+                              DataSockets{std::move(sockets.xsub), std::move(presence_input),
+                                          std::move(sockets.xpub), std::move(proxy_control)},
+                              std::ref(counters_));
   if (!wait_until_forwarded(*ctx_, presence, inproc_prefix_ + "-xpub")) {
     running_ = false;
     terminate_proxy(proxy_client);
@@ -118,9 +160,10 @@ void BrokerService::serve_control(PublicSockets& sockets, zmq::socket_t presence
   stop_sender_->set(zmq::sockopt::linger, 0);
   stop_sender_->connect(inproc_prefix_ + "-stop");
   control_ = std::make_unique<ControlServer>(
-      options_, port_, counters_,
+      options_, port_, counters_, curve_keys_,
       ControlServer::Sockets{std::move(sockets.router), std::move(presence),
-                             std::move(stop_receiver), std::move(proxy_client)});
+                             std::move(stop_receiver), std::move(proxy_client),
+                             std::move(subscriber_events_)});
   control_thread_ = std::thread([control = control_.get()] { control->run(); });
 }
 

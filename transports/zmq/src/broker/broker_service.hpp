@@ -14,6 +14,7 @@
 #include "counters.hpp"
 #include "herald/zmq/broker.hpp"
 #include "ports.hpp"
+#include "zap.hpp"
 
 namespace herald::zmq_broker {
 
@@ -31,6 +32,8 @@ class BrokerService {
 
   int port() const { return port_; }
   const std::string& host() const { return host_; }
+  // With CURVE, the broker's public key (Z85); else empty.
+  const std::string& curve_public_key() const { return curve_public_; }
   ZmqBrokerStats stats() const;
 
  private:
@@ -46,6 +49,7 @@ class BrokerService {
   bool started_ = false;
   std::unique_ptr<zmq::context_t> ctx_;
   std::string host_;
+  std::string curve_public_;
   int port_ = -1;
   std::string inproc_prefix_;
   std::atomic<bool> running_{false};
@@ -54,7 +58,9 @@ class BrokerService {
   std::thread zap_thread_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<zmq::socket_t> stop_sender_;  // under lifecycle_mu_
+  zmq::socket_t subscriber_events_;             // start: the XPUB's monitor, for control
   BrokerCounters counters_;
+  CurveKeys curve_keys_;  // the control thread's and the ZAP thread's
 };
 
 }  // namespace herald::zmq_broker

@@ -1,12 +1,14 @@
 // The broker's answer to each control command (docs/PROTOCOL.md, "zmq://",
 // "Control messages"). Refusals carry the status code the ws:// hub gives
 // the same refusal.
+#include <atomic>
 #include <set>
 #include <vector>
 
 #include "control_server.hpp"
 #include "herald/internal/text.hpp"
 #include "herald/limits.hpp"
+#include "herald/session_token.hpp"
 
 namespace herald::zmq_broker {
 
@@ -20,12 +22,27 @@ constexpr std::size_t kMinResumeBytes = 16;
 constexpr std::size_t kReplyOverhead = 64 * 1024;
 }  // namespace
 
-void ControlServer::on_hello(const Control& c) {
+bool ControlServer::admit_curve_key(const Control& hello, std::string_view user_id) {
+  if (!curve_sessions()) return true;
+  absl::StatusOr<std::string> subject = verify_session_token(options_.session_secret, hello.token);
+  if (hello.token.empty() || !subject.ok() || user_id.size() != 40) {
+    counters_.auth_failures.fetch_add(1);
+    reply(zmq_wire::encode_refused(absl::UnauthenticatedError(
+        hello.token.empty()
+            ? std::string("herald broker: a session token is required")
+            : cat("herald broker: ", subject.ok() ? "no CURVE key" : subject.status().message()))));
+    return false;
+  }
+  return true;
+}
+
+void ControlServer::on_hello(const Control& c, std::string_view user_id) {
   const std::string socket_id(c.socket_id);
   if (socket_id.empty() || socket_id.size() > internal::kMaxNameBytes ||
       c.resume.size() < kMinResumeBytes) {
     return reply_malformed(0, "hello: socket_id must be 1-255 bytes, resume_secret at least 16");
   }
+  if (!admit_curve_key(c, user_id)) return;
   // A connection that already said hello as someone else leaves first.
   if (Session* mine = sessions_.find(peer_); mine != nullptr && mine->socket_id != socket_id) {
     remove_session(peer_);
@@ -39,16 +56,24 @@ void ControlServer::on_hello(const Control& c) {
     // prove it: socket ids are visible to everyone, resume secrets are not.
     if (old != nullptr && old->routing_id != peer_ && c.resume != old->resume_token) {
       return reply(zmq_wire::encode_refused(absl::AlreadyExistsError(
-          cat("herald broker: socket id ", socket_id, " is in use by another connection"))));
+          cat("herald broker: socket id ", internal::printable_quote(socket_id, 64),
+              " is in use by another connection"))));
     }
     if (old != nullptr) {
       std::optional<Session> taken = sessions_.take(old_peer);
+      forget(*taken);
       leave_channels_not_kept(*taken, c, fresh);
     }
   }
-  if (sessions_.size() >= SessionTable::kMaxSessions) {
-    return reply(zmq_wire::encode_refused(absl::ResourceExhaustedError(
-        cat("herald broker: ", SessionTable::kMaxSessions, " sessions already"))));
+  if (sessions_.size() >= options_.max_sessions) {
+    counters_.refused_sessions.fetch_add(1);
+    return reply(zmq_wire::encode_refused(
+        absl::ResourceExhaustedError(cat("herald broker: ", options_.max_sessions,
+                                         " sessions already (ZmqBrokerOptions::max_sessions)"))));
+  }
+  if (curve_sessions()) {
+    fresh.curve_key = std::string(user_id);
+    curve_keys_.add(fresh.curve_key);
   }
   fresh.resume_token = std::string(c.resume);
   fresh.routing_id = peer_;
@@ -76,31 +101,75 @@ void ControlServer::leave_channels_not_kept(const Session& old, const Control& h
     presence_.publish(EnvelopeKind::leave, channel, old, false);
   }
   fresh.profile = old.profile;
+  fresh.profile_set = old.profile_set;
 }
 
-bool ControlServer::profile_fits(std::uint64_t req, std::string_view profile) {
-  if (profile.size() <= options_.max_message_bytes) return true;
-  reply(zmq_wire::encode_error(
-      req, absl::ResourceExhaustedError(cat("herald broker: profile of ", profile.size(),
-                                            " bytes exceeds the limit of ",
-                                            options_.max_message_bytes))));
-  return false;
+void ControlServer::refuse(std::uint64_t req, std::atomic<std::uint64_t>& counter,
+                           std::string message) {
+  counter.fetch_add(1);
+  reply(zmq_wire::encode_error(req, absl::ResourceExhaustedError(std::move(message))));
+}
+
+// A profile travels inside presence events ({"id", "data"}), which must fit
+// the message limit receivers hold them to; and all profiles together must
+// fit the broker's budget.
+bool ControlServer::admit_profile(std::uint64_t req, const Session& session,
+                                  std::string_view profile) {
+  const std::size_t body = presence_body_size(session.socket_id, profile.size());
+  if (body > options_.max_message_bytes) {
+    refuse(req, counters_.refused_profiles,
+           cat("herald broker: profile of ", profile.size(), " bytes exceeds the limit of ",
+               options_.max_message_bytes - (body - profile.size()),
+               " (max_message_bytes less its presence event's ", body - profile.size(), " bytes)"));
+    return false;
+  }
+  const std::size_t held = sessions_.profile_bytes() - session.profile.size();
+  if (held + profile.size() > options_.max_profile_bytes) {
+    refuse(req, counters_.refused_profiles,
+           cat("herald broker: profiles would take ", held + profile.size(),
+               " bytes, over the broker's budget of ", options_.max_profile_bytes,
+               " (ZmqBrokerOptions::max_profile_bytes)"));
+    return false;
+  }
+  return true;
+}
+
+bool ControlServer::admit_join(const Session& session, const Control& c) {
+  if (session.channels.count(std::string(c.channel))) return true;  // idempotent
+  if (session.channels.size() >= options_.max_channels_per_connection) {
+    refuse(c.req, counters_.refused_memberships,
+           cat("herald broker: a connection may join at most ",
+               options_.max_channels_per_connection, " channels"));
+    return false;
+  }
+  if (sessions_.members(c.channel) == nullptr &&
+      sessions_.channel_count() >= options_.max_channels) {
+    refuse(c.req, counters_.refused_channels,
+           cat("herald broker: ", options_.max_channels,
+               " channels already (ZmqBrokerOptions::max_channels)"));
+    return false;
+  }
+  if (sessions_.membership_count() >= options_.max_memberships) {
+    refuse(c.req, counters_.refused_memberships,
+           cat("herald broker: ", options_.max_memberships,
+               " channel memberships already (ZmqBrokerOptions::max_memberships)"));
+    return false;
+  }
+  return true;
 }
 
 void ControlServer::on_join(Session& session, const Control& c) {
-  if (session.channels.size() >= options_.max_channels_per_connection &&
-      !session.channels.count(std::string(c.channel))) {
-    return reply(zmq_wire::encode_error(
-        c.req,
-        absl::ResourceExhaustedError(cat("herald broker: a connection may join at most ",
-                                         options_.max_channels_per_connection, " channels"))));
-  }
-  if (!profile_fits(c.req, c.profile)) return;
-  if (!c.profile.empty()) session.profile = std::string(c.profile);
+  if (!admit_join(session, c)) return;
+  // The session's profile changes only by a profile request (which tells the
+  // channels: channel:update), as on ws://. A join's profile is taken only
+  // while the session has none: a client restoring itself on a fresh session.
+  const bool take_profile = !session.profile_set && !c.profile.empty();
+  if (take_profile && !admit_profile(c.req, session, c.profile)) return;
+  if (take_profile) sessions_.set_profile(session, c.profile);
   if (sessions_.join(session, c.channel)) {
-    refresh_counts();
     presence_.publish(EnvelopeKind::join, c.channel, session, c.echo);
   }
+  refresh_counts();
   reply(zmq_wire::encode_ok(c.req));
 }
 
@@ -115,8 +184,9 @@ void ControlServer::on_leave(Session& session, const Control& c) {
 }
 
 void ControlServer::on_profile(Session& session, const Control& c) {
-  if (!profile_fits(c.req, c.profile)) return;
-  session.profile = std::string(c.profile);
+  if (!admit_profile(c.req, session, c.profile)) return;
+  sessions_.set_profile(session, c.profile);
+  refresh_counts();
   for (const std::string& channel : session.channels) {
     presence_.publish(EnvelopeKind::update, channel, session, c.echo);
   }
@@ -137,19 +207,28 @@ void ControlServer::on_members(const Control& c) {
   const std::size_t limit = options_.max_message_bytes + kReplyOverhead;
   if (size > limit) {
     return reply(zmq_wire::encode_error(
-        c.req,
-        absl::ResourceExhaustedError(cat("herald broker: the members of \"", c.channel, "\" (",
-                                         entries.size(), ") with their profiles take about ", size,
-                                         " bytes, over the message limit of ", limit))));
+        c.req, absl::ResourceExhaustedError(
+                   cat("herald broker: the members of ", internal::printable_quote(c.channel, 64),
+                       " (", entries.size(), ") with their profiles take about ", size,
+                       " bytes, over the message limit of ", limit))));
   }
   reply(zmq_wire::encode_members_reply(c.req, entries));
 }
 
 void ControlServer::on_stats(const Control& c) {
+  const BrokerCounters& k = counters_;
   reply(zmq_wire::encode_stats_reply(c.req, {.sessions = sessions_.size(),
                                              .channels = sessions_.channel_count(),
-                                             .messages_in = counters_.messages_in.load(),
-                                             .messages_out = counters_.messages_out.load()}));
+                                             .messages_in = k.messages_in.load(),
+                                             .messages_out = k.messages_out.load(),
+                                             .memberships = sessions_.membership_count(),
+                                             .profile_bytes = sessions_.profile_bytes(),
+                                             .refused_sessions = k.refused_sessions.load(),
+                                             .refused_channels = k.refused_channels.load(),
+                                             .refused_memberships = k.refused_memberships.load(),
+                                             .refused_profiles = k.refused_profiles.load(),
+                                             .forged_dropped = k.forged_dropped.load(),
+                                             .malformed_dropped = k.malformed_dropped.load()}));
 }
 
 void ControlServer::on_ping() { reply(zmq_wire::encode_signal(zmq_wire::Command::pong)); }

@@ -1,5 +1,7 @@
 #include "control_server.hpp"
 
+#include <malloc.h>
+
 #include <utility>
 #include <vector>
 #include <zmq_addon.hpp>
@@ -17,13 +19,15 @@ constexpr auto kHousekeepingInterval = std::chrono::milliseconds(100);
 }  // namespace
 
 ControlServer::ControlServer(const ZmqBrokerOptions& options, int port, BrokerCounters& counters,
-                             Sockets sockets)
+                             CurveKeys& curve_keys, Sockets sockets)
     : options_(options),
       port_(port),
       counters_(counters),
+      curve_keys_(curve_keys),
       router_(std::move(sockets.router)),
       stop_(std::move(sockets.stop)),
       proxy_control_(std::move(sockets.proxy_control)),
+      subscribers_(std::move(sockets.subscribers)),
       presence_(std::move(sockets.presence)) {}
 
 void ControlServer::run() {
@@ -39,10 +43,9 @@ void ControlServer::run() {
       if (now - last_housekeeping >= kHousekeepingInterval) {
         last_housekeeping = now;
         expire_silent_sessions(now);
-        read_proxy_stats(proxy_control_, counters_);
+        return_freed_memory(now);
       }
     }
-    read_proxy_stats(proxy_control_, counters_);
   } catch (const zmq::error_t&) {
     // Context closing: fall through to terminate the proxy.
   }
@@ -60,11 +63,14 @@ void ControlServer::serve_ready_requests() {
       counters_.control_malformed.fetch_add(1);
       continue;
     }
-    dispatch(frames[0].to_string(), frames[1].to_string_view());
+    const char* user_id = curve_sessions() ? frames[1].gets("User-Id") : nullptr;
+    dispatch(frames[0].to_string(), frames[1].to_string_view(),
+             user_id == nullptr ? std::string_view() : std::string_view(user_id));
   }
 }
 
-void ControlServer::dispatch(std::string routing_id, std::string_view payload) {
+void ControlServer::dispatch(std::string routing_id, std::string_view payload,
+                             std::string_view user_id) {
   peer_ = std::move(routing_id);
   zmq_wire::Control c;
   const absl::Status parsed = zmq_wire::parse_request(payload, c);
@@ -76,7 +82,7 @@ void ControlServer::dispatch(std::string routing_id, std::string_view payload) {
     }
     return reply_malformed(c.has_req ? c.req : 0, std::string(parsed.message()));
   }
-  if (c.command == Command::hello) return on_hello(c);
+  if (c.command == Command::hello) return on_hello(c, user_id);
   Session* session = sessions_.find(peer_);
   if (session == nullptr) {
     // Never said hello, or expired: the client must start over.
@@ -110,6 +116,19 @@ void ControlServer::expire_silent_sessions(std::chrono::steady_clock::time_point
   }
 }
 
+void ControlServer::return_freed_memory(std::chrono::steady_clock::time_point now) {
+  for (int i = 0; i < 1024; ++i) {
+    zmq::message_t event;
+    if (!subscribers_.recv(event, zmq::recv_flags::dontwait)) break;
+    if (event.more()) (void)subscribers_.recv(event, zmq::recv_flags::dontwait);  // the address
+    subscriber_left_ = true;
+  }
+  if (!subscriber_left_ || now - last_trim_ < std::chrono::seconds(1)) return;
+  subscriber_left_ = false;
+  last_trim_ = now;
+  ::malloc_trim(0);
+}
+
 void ControlServer::reply(const std::string& payload) {
   router_.send(zmq::buffer(peer_), zmq::send_flags::sndmore);
   router_.send(zmq::buffer(payload), zmq::send_flags::dontwait);
@@ -123,6 +142,7 @@ void ControlServer::reply_malformed(std::uint64_t req, std::string_view why) {
 void ControlServer::remove_session(const std::string& routing_id) {
   std::optional<Session> session = sessions_.take(routing_id);
   if (!session) return;
+  forget(*session);
   for (const std::string& channel : session->channels) {
     if (sessions_.members(channel) == nullptr) continue;
     sessions_.drop_member(channel, session->socket_id);
@@ -131,9 +151,15 @@ void ControlServer::remove_session(const std::string& routing_id) {
   refresh_counts();
 }
 
+void ControlServer::forget(const Session& session) {
+  if (!session.curve_key.empty()) curve_keys_.remove(session.curve_key);
+}
+
 void ControlServer::refresh_counts() {
   counters_.sessions.store(sessions_.size());
   counters_.channels.store(sessions_.channel_count());
+  counters_.memberships.store(sessions_.membership_count());
+  counters_.profile_bytes.store(sessions_.profile_bytes());
 }
 
 }  // namespace herald::zmq_broker

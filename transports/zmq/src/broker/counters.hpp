@@ -14,6 +14,9 @@ struct BrokerCounters {
   std::atomic<std::uint64_t> messages_in{0}, bytes_in{0}, messages_out{0}, bytes_out{0};
   std::atomic<std::uint64_t> control_requests{0}, control_malformed{0}, auth_failures{0},
       sessions_expired{0};
+  std::atomic<std::size_t> memberships{0}, profile_bytes{0};
+  std::atomic<std::uint64_t> refused_sessions{0}, refused_channels{0}, refused_memberships{0},
+      refused_profiles{0}, forged_dropped{0}, malformed_dropped{0};
 };
 
 }  // namespace herald::zmq_broker

@@ -1,10 +1,12 @@
 #include "ports.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 
 #include "herald/internal/text.hpp"
 #include "wire/data.hpp"
+#include "zap.hpp"
 
 namespace herald::zmq_broker {
 
@@ -49,20 +51,32 @@ absl::StatusOr<Endpoint> parse_endpoint(const std::string& ep) {
 
 absl::StatusOr<PublicSockets> bind_public_sockets(zmq::context_t& ctx, const Endpoint& endpoint,
                                                   const ZmqBrokerOptions& options, bool secure) {
-  auto make = [&](zmq::socket_type type) {
+  const bool curve = !options.curve_secret_key.empty();
+  auto make = [&](zmq::socket_type type, const char* zap_domain) {
     zmq::socket_t sock(ctx, type);
     set_common(sock, options.high_water_mark);
-    if (secure) {
+    if (curve) {
+      sock.set(zmq::sockopt::curve_server, 1);
+      sock.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+      if (secure) sock.set(zmq::sockopt::zap_domain, zap_domain);
+    } else if (secure) {
       sock.set(zmq::sockopt::plain_server, 1);
-      sock.set(zmq::sockopt::zap_domain, "herald");
+      sock.set(zmq::sockopt::zap_domain, zap_domain);
     }
     return sock;
   };
-  PublicSockets s{make(zmq::socket_type::router), make(zmq::socket_type::xsub),
-                  make(zmq::socket_type::xpub), -1};
+  PublicSockets s{make(zmq::socket_type::router, kControlDomain),
+                  make(zmq::socket_type::xsub, kDataDomain),
+                  make(zmq::socket_type::xpub, kDataDomain), -1};
   s.router.set(zmq::sockopt::maxmsgsize, frame_limit(options.max_message_bytes));
   s.router.set(zmq::sockopt::router_handover, 1);
   s.xsub.set(zmq::sockopt::maxmsgsize, frame_limit(options.max_message_bytes));
+  // What a SUB sends is its subscriptions: none is longer than the longest
+  // topic. A longer one would cost libzmq's subscription trie a recursion
+  // per byte (a ~110 KB one overflows the stack): the peer is dropped.
+  s.xpub.set(zmq::sockopt::maxmsgsize, static_cast<std::int64_t>(zmq_wire::kMaxSubscriptionBytes));
+  s.xpub.set(zmq::sockopt::sndhwm,
+             std::min(options.high_water_mark, options.subscriber_high_water_mark));
 
   const std::string& host = endpoint.host;
   const int requested = endpoint.port;

@@ -25,7 +25,8 @@ struct PublicSockets {
   int port = -1;         // P
 };
 
-// Creates and binds them (PLAIN servers with ZAP when `secure`);
+// Creates and binds them: CURVE servers with options.curve_secret_key, else
+// PLAIN servers when `secure` (sessions); ZAP with `secure`;
 // kUnavailable when the ports cannot be bound. May throw zmq::error_t.
 absl::StatusOr<PublicSockets> bind_public_sockets(zmq::context_t& ctx, const Endpoint& endpoint,
                                                   const ZmqBrokerOptions& options, bool secure);

@@ -23,6 +23,12 @@ std::string_view event_of(internal::EnvelopeKind kind) {
 
 }  // namespace
 
+std::size_t presence_body_size(std::string_view socket_id, std::size_t profile_bytes) {
+  // fixmap, "id", the id's str header and bytes, "data", the profile.
+  const std::size_t id_header = socket_id.size() < 32 ? 1 : socket_id.size() <= 0xff ? 2 : 3;
+  return 1 + 3 + id_header + socket_id.size() + 5 + profile_bytes;
+}
+
 void PresencePublisher::publish(internal::EnvelopeKind kind, std::string_view channel,
                                 const Session& session, bool echo) {
   absl::StatusOr<Message> profile = Message::from_msgpack(std::span<const std::byte>(
@@ -30,12 +36,7 @@ void PresencePublisher::publish(internal::EnvelopeKind kind, std::string_view ch
   internal::EnvelopePtr envelope = internal::Envelope::make(
       kind, channel, event_of(kind), session.socket_id,
       internal::presence_body(session.socket_id, profile.ok() ? *profile : Message()), echo);
-  const std::string topic = zmq_wire::channel_topic(channel);
-  std::string message = zmq_wire::encode_header(*envelope, 0);
-  auto body = envelope->body().bytes();
-  message.append(reinterpret_cast<const char*>(body.data()), body.size());
-  pub_.send(zmq::buffer(topic), zmq::send_flags::sndmore);
-  pub_.send(zmq::buffer(message), zmq::send_flags::none);
+  pub_.send(zmq::buffer(zmq_wire::encode_message(*envelope, 0)), zmq::send_flags::none);
 }
 
 }  // namespace herald::zmq_broker

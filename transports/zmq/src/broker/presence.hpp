@@ -2,6 +2,7 @@
 // update, a PUB on the proxy's XSUB like any client's (control thread only).
 #pragma once
 
+#include <cstddef>
 #include <string_view>
 #include <zmq.hpp>
 
@@ -9,6 +10,9 @@
 #include "sessions.hpp"
 
 namespace herald::zmq_broker {
+
+// The size of a presence event's body, {"id": socket_id, "data": profile}.
+std::size_t presence_body_size(std::string_view socket_id, std::size_t profile_bytes);
 
 class PresencePublisher {
  public:

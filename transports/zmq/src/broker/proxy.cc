@@ -1,14 +1,119 @@
 #include "proxy.hpp"
 
 #include <chrono>
-#include <cstring>
-#include <vector>
-#include <zmq_addon.hpp>
+#include <cstdint>
+
+#include "herald/internal/envelope.hpp"
+#include "herald/network/msgpack_io.hpp"
+#include "wire/data.hpp"
 
 namespace herald::zmq_broker {
 
-void run_proxy(zmq::socket_t xsub, zmq::socket_t xpub, zmq::socket_t control) {
-  zmq_proxy_steerable(xsub.handle(), xpub.handle(), nullptr, control.handle());
+namespace {
+
+// Messages handled per socket and wake-up, so that no input starves the others.
+constexpr int kBatch = 1024;
+
+struct Tally {
+  std::uint64_t messages_in = 0, bytes_in = 0, messages_out = 0, bytes_out = 0, forged = 0,
+                malformed = 0;
+  void publish(BrokerCounters& c) const {
+    c.messages_in.fetch_add(messages_in, std::memory_order_relaxed);
+    c.bytes_in.fetch_add(bytes_in, std::memory_order_relaxed);
+    c.messages_out.fetch_add(messages_out, std::memory_order_relaxed);
+    c.bytes_out.fetch_add(bytes_out, std::memory_order_relaxed);
+    c.forged_dropped.fetch_add(forged, std::memory_order_relaxed);
+    c.malformed_dropped.fetch_add(malformed, std::memory_order_relaxed);
+  }
+};
+
+// Receives one data message into `message`; false when none is waiting. A
+// message of more than one frame is read to its end and `multipart` set (the
+// caller drops it): the XPUB only ever sends single frames (docs/PROTOCOL.md: libzmq may abort on a
+// multipart message half written when its socket closes).
+bool receive(zmq::socket_t& from, zmq::message_t& message, bool& multipart, Tally& tally) {
+  if (!from.recv(message, zmq::recv_flags::dontwait)) return false;
+  ++tally.messages_in;
+  tally.bytes_in += message.size();
+  multipart = message.more();
+  while (message.more() && from.recv(message, zmq::recv_flags::none)) {
+    tally.bytes_in += message.size();
+  }
+  return true;
+}
+
+void pass_on(zmq::socket_t& from, zmq::socket_t& xpub, zmq::message_t& message, bool trusted,
+             Tally& tally) {
+  bool multipart = false;
+  for (int i = 0; i < kBatch && receive(from, message, multipart, tally); ++i) {
+    if (multipart) {
+      ++tally.malformed;
+      continue;
+    }
+    if (!trusted) {
+      absl::StatusOr<zmq_wire::Split> split = zmq_wire::split_topic(message.to_string_view());
+      if (!split.ok()) {
+        ++tally.malformed;
+        continue;
+      }
+      if (is_reserved_for_the_broker(split->rest)) {
+        ++tally.forged;
+        continue;
+      }
+    }
+    tally.bytes_out += message.size();
+    // An XPUB never blocks: past a subscriber's high-water mark it drops.
+    (void)xpub.send(message, zmq::send_flags::dontwait);
+    ++tally.messages_out;
+  }
+}
+
+// Subscriptions reach the XPUB's filter as it reads them; what it hands up
+// is not needed (every publisher already sends everything) but must be read,
+// or it would pile up.
+void discard_subscriptions(zmq::socket_t& xpub) {
+  zmq::message_t m;
+  for (int i = 0; i < kBatch && xpub.recv(m, zmq::recv_flags::dontwait); ++i) {
+  }
+}
+
+}  // namespace
+
+bool is_reserved_for_the_broker(std::string_view message) {
+  network::MsgpackIn in(message);
+  std::uint32_t n = 0;
+  std::uint64_t version = 0, kind = 0;
+  std::string_view channel, event;
+  if (!in.array_header(n) || n != 7 || !in.uint(version) || !in.uint(kind)) return false;
+  using internal::EnvelopeKind;
+  if (kind == static_cast<std::uint64_t>(EnvelopeKind::join) ||
+      kind == static_cast<std::uint64_t>(EnvelopeKind::leave) ||
+      kind == static_cast<std::uint64_t>(EnvelopeKind::update)) {
+    return true;
+  }
+  if (!in.nil() && !in.str(channel)) return false;
+  return in.str(event) && event.starts_with("channel:");
+}
+
+void run_proxy(DataSockets s, BrokerCounters& counters) {
+  zmq::message_t message;
+  try {
+    for (;;) {
+      zmq::pollitem_t items[] = {{s.publishers.handle(), 0, ZMQ_POLLIN, 0},
+                                 {s.presence.handle(), 0, ZMQ_POLLIN, 0},
+                                 {s.xpub.handle(), 0, ZMQ_POLLIN, 0},
+                                 {s.control.handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::poll(items, 4, std::chrono::milliseconds(-1));
+      if (items[3].revents & ZMQ_POLLIN) return;  // TERMINATE
+      Tally tally;
+      if (items[1].revents & ZMQ_POLLIN) pass_on(s.presence, s.xpub, message, true, tally);
+      if (items[0].revents & ZMQ_POLLIN) pass_on(s.publishers, s.xpub, message, false, tally);
+      if (items[2].revents & ZMQ_POLLIN) discard_subscriptions(s.xpub);
+      tally.publish(counters);
+    }
+  } catch (const zmq::error_t&) {
+    // The context is closing.
+  }
 }
 
 bool wait_until_forwarded(zmq::context_t& ctx, zmq::socket_t& pub,
@@ -23,24 +128,6 @@ bool wait_until_forwarded(zmq::context_t& ctx, zmq::socket_t& pub,
     if (zmq::poll(&item, 1, std::chrono::milliseconds(5)) > 0) return true;
   }
   return false;
-}
-
-void read_proxy_stats(zmq::socket_t& proxy_control, BrokerCounters& counters) {
-  proxy_control.send(zmq::buffer(std::string_view("STATISTICS")));
-  std::vector<zmq::message_t> frames;
-  if (!zmq::recv_multipart(proxy_control, std::back_inserter(frames)) || frames.size() != 8) {
-    return;
-  }
-  auto value = [&](int i) {
-    std::uint64_t v = 0;
-    if (frames[i].size() == sizeof v) std::memcpy(&v, frames[i].data(), sizeof v);
-    return v;
-  };
-  // frontend (XSUB) msgs in, bytes in, msgs out, bytes out; backend (XPUB) the same.
-  counters.messages_in.store(value(0));
-  counters.bytes_in.store(value(1));
-  counters.messages_out.store(value(6));
-  counters.bytes_out.store(value(7));
 }
 
 void terminate_proxy(zmq::socket_t& proxy_control) {

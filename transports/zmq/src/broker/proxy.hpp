@@ -1,16 +1,34 @@
-// The broker's data path: libzmq's own steerable XSUB/XPUB proxy, and the
-// few things the broker asks of it (is it forwarding, its statistics, stop).
+// The broker's data path: publishers' messages (XSUB) and the broker's own
+// presence events go out through the XPUB, each exactly as libzmq received
+// it. Unlike zmq_proxy, it looks at each publisher's message first: one of
+// more than one frame, or without a topic, is dropped (malformed_dropped);
+// presence envelopes (kinds 2-4) and "channel:" events come only from the
+// broker, so a publisher's are dropped too (forged_dropped; docs/PROTOCOL.md,
+// "zmq://"). Anything else is forwarded as it is: receivers validate and count.
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <zmq.hpp>
 
 #include "counters.hpp"
 
 namespace herald::zmq_broker {
 
-// Runs the proxy until TERMINATE arrives on `control` (a REP).
-void run_proxy(zmq::socket_t xsub, zmq::socket_t xpub, zmq::socket_t control);
+struct DataSockets {
+  zmq::socket_t publishers;  // XSUB: every client's PUB (untrusted)
+  zmq::socket_t presence;    // XSUB (inproc): the broker's own PUB
+  zmq::socket_t xpub;        // subscribers
+  zmq::socket_t control;     // REP: "TERMINATE" ends the loop
+};
+
+// Runs the loop until TERMINATE arrives on `control`; counts messages and
+// bytes in and out, and messages dropped, in `counters`.
+void run_proxy(DataSockets sockets, BrokerCounters& counters);
+
+// True when a publisher's data message (what follows its topic) claims what only
+// the broker may publish: a presence kind, or an event named "channel:...".
+bool is_reserved_for_the_broker(std::string_view message);
 
 // The presence publisher is a publisher like any other: true once what `pub`
 // publishes comes out of the XPUB bound at `xpub_endpoint` (the XSUB's
@@ -19,8 +37,7 @@ void run_proxy(zmq::socket_t xsub, zmq::socket_t xpub, zmq::socket_t control);
 bool wait_until_forwarded(zmq::context_t& ctx, zmq::socket_t& pub,
                           const std::string& xpub_endpoint);
 
-// Through the proxy's control socket (a REQ connected to its REP).
-void read_proxy_stats(zmq::socket_t& proxy_control, BrokerCounters& counters);
+// Through the loop's control socket (a REQ connected to its REP).
 void terminate_proxy(zmq::socket_t& proxy_control);
 
 }  // namespace herald::zmq_broker

@@ -22,6 +22,7 @@ const Session* SessionTable::find_by_socket_id(const std::string& socket_id) con
 }
 
 void SessionTable::add(Session session) {
+  profile_bytes_ += session.profile.size();
   by_socket_id_[session.socket_id] = session.routing_id;
   std::string routing_id = session.routing_id;
   sessions_[routing_id] = std::move(session);
@@ -32,6 +33,7 @@ std::optional<Session> SessionTable::take(const std::string& routing_id) {
   if (it == sessions_.end()) return std::nullopt;
   Session session = std::move(it->second);
   sessions_.erase(it);
+  profile_bytes_ -= session.profile.size();
   auto id = by_socket_id_.find(session.socket_id);
   if (id != by_socket_id_.end() && id->second == routing_id) by_socket_id_.erase(id);
   return session;
@@ -39,7 +41,7 @@ std::optional<Session> SessionTable::take(const std::string& routing_id) {
 
 bool SessionTable::join(Session& session, std::string_view channel) {
   if (!session.channels.insert(std::string(channel)).second) return false;
-  members_[channel].insert(session.socket_id);
+  if (members_[channel].insert(session.socket_id).second) ++memberships_;
   return true;
 }
 
@@ -52,8 +54,15 @@ bool SessionTable::leave(Session& session, std::string_view channel) {
 void SessionTable::drop_member(const std::string& channel, const std::string& socket_id) {
   auto m = members_.find(channel);
   if (m == members_.end()) return;
-  m->second.erase(socket_id);
+  memberships_ -= m->second.erase(socket_id);
   if (m->second.empty()) members_.erase(m);
+}
+
+void SessionTable::set_profile(Session& session, std::string_view profile) {
+  profile_bytes_ += profile.size();
+  profile_bytes_ -= session.profile.size();
+  session.profile.assign(profile);
+  session.profile_set = true;
 }
 
 const std::set<std::string>* SessionTable::members(std::string_view channel) const {

@@ -33,7 +33,9 @@ void ZmqClient::send_hello() {
   std::vector<std::string_view> keep;
   keep.reserve(restore_.size());
   for (const auto& r : restore_) keep.push_back(r.channel);
-  send_control(zmq_wire::encode_hello(socket_id_, resume_token_, keep));
+  // Over CURVE the token travels here, encrypted (no PLAIN handshake).
+  send_control(zmq_wire::encode_hello(socket_id_, resume_token_, keep,
+                                      curve_.enabled() ? options_.session : std::string()));
 }
 
 void ZmqClient::ping_if_due(Clock::time_point now) {
@@ -85,6 +87,7 @@ void ZmqClient::welcome(const zmq_wire::Welcome& w) {
   // Ping at a third of the broker's session timeout (at most every second).
   ping_interval_ = std::min<std::chrono::milliseconds>(
       kPingInterval, std::chrono::milliseconds(w.session_timeout_ms / 3));
+  if (data_sockets_wait_for_welcome()) connect_data_sockets();
   begin_probing();
 }
 

@@ -12,22 +12,20 @@ namespace herald::zmq_transport {
 using internal::cat;
 
 absl::Status ZmqClient::publish(const internal::EnvelopePtr& envelope) {
-  char topic[zmq_wire::kMaxTopicBytes];
-  const std::size_t topic_size = zmq_wire::write_topic(topic, *envelope);
-  char header[zmq_wire::kMaxHeaderBytes];
+  char head[zmq_wire::kMaxTopicBytes + zmq_wire::kMaxHeaderBytes];
+  const std::size_t topic_size = zmq_wire::write_topic(head, *envelope);
   const auto body = envelope->body().bytes();
   std::lock_guard lock(pub_mu_);
   if (!pub_) return absl::UnavailableError("herald zmq: not connected to the broker");
-  const std::uint64_t seq = outgoing_seqs_.next(std::string_view(topic, topic_size));
-  const std::size_t header_size = zmq_wire::write_header(header, *envelope, seq);
-  // One frame: the header, then the body (one allocation inside libzmq,
-  // none at all for the smallest messages).
-  zmq::message_t message(header_size + body.size());
-  std::memcpy(message.data(), header, header_size);
-  std::memcpy(static_cast<char*>(message.data()) + header_size, body.data(), body.size());
+  const std::uint64_t seq = outgoing_seqs_.next(std::string_view(head, topic_size));
+  const std::size_t head_size =
+      topic_size + zmq_wire::write_header(head + topic_size, *envelope, seq);
+  // One frame: the topic, the header, then the body (one allocation inside
+  // libzmq, none at all for the smallest messages).
+  zmq::message_t message(head_size + body.size());
+  std::memcpy(message.data(), head, head_size);
+  std::memcpy(static_cast<char*>(message.data()) + head_size, body.data(), body.size());
   try {
-    pub_->send(zmq::buffer(topic, topic_size),
-               zmq::send_flags::sndmore | zmq::send_flags::dontwait);
     pub_->send(message, zmq::send_flags::dontwait);
   } catch (const zmq::error_t& e) {
     return absl::UnavailableError(cat("herald zmq: send failed: ", e.what()));
@@ -44,27 +42,22 @@ void ZmqClient::read_data() {
       backpressured_ = true;
       return;
     }
-    if (!sub_->recv(topic_frame_, zmq::recv_flags::dontwait)) return;
-    // Exactly two frames: the topic, then header + body. (The parts of a
-    // message arrive together, so these receives never wait.)
-    if (!topic_frame_.more()) {
-      malformed_.fetch_add(1, std::memory_order_relaxed);
-      continue;
-    }
-    if (!sub_->recv(message_frame_, zmq::recv_flags::none)) return;
-    if (message_frame_.more()) {
-      while (message_frame_.more() && sub_->recv(message_frame_, zmq::recv_flags::none)) {
+    if (!sub_->recv(frame_, zmq::recv_flags::dontwait)) return;
+    // Exactly one frame: topic, header and body. (The parts of a message
+    // arrive together, so draining the rest of a multipart one never waits.)
+    if (frame_.more()) {
+      while (frame_.more() && sub_->recv(frame_, zmq::recv_flags::none)) {
       }
       malformed_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
-    const std::string_view topic = topic_frame_.to_string_view();
     absl::StatusOr<zmq_wire::Decoded> decoded =
-        zmq_wire::decode(topic, message_frame_.to_string_view(), max_message_bytes_.load());
+        zmq_wire::decode(frame_.to_string_view(), max_message_bytes_.load());
     if (!decoded.ok()) {
       malformed_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
+    const std::string_view topic = decoded->topic;
     if (decoded->probe) {
       probe_arrived(topic);
       continue;

@@ -127,7 +127,9 @@ std::unique_ptr<zmq::socket_t> ZmqClient::make_socket(zmq::socket_type type) {
   s->set(zmq::sockopt::rcvhwm, kHighWaterMark);
   s->set(zmq::sockopt::reconnect_ivl, 100);
   s->set(zmq::sockopt::maxmsgsize, kMaxFrameBytes);
-  if (!options_.session.empty()) {
+  if (curve_.enabled()) {
+    apply_curve(*s, curve_);  // the session token goes in the hello, encrypted
+  } else if (!options_.session.empty()) {
     s->set(zmq::sockopt::plain_username, "herald");
     s->set(zmq::sockopt::plain_password, options_.session);
   }
@@ -148,15 +150,24 @@ void ZmqClient::connect_attempt() {
   monitor_->set(zmq::sockopt::linger, 0);
   monitor_->connect(monitor_endpoint_);
   dealer_->connect(cat(host, url_.port));
-  sub_ = make_socket(zmq::socket_type::sub);
-  sub_->connect(cat(host, url_.port + zmq_wire::kSubscribePortOffset));
-  {
-    std::lock_guard lock(pub_mu_);
-    pub_ = make_socket(zmq::socket_type::pub);
-    pub_->connect(cat(host, url_.port + zmq_wire::kPublishPortOffset));
-  }
+  // Over CURVE with sessions the data sockets admit this client's key only
+  // once its hello was welcomed (a refused handshake is never retried).
+  if (!data_sockets_wait_for_welcome()) connect_data_sockets();
   phase_ = Phase::hello;
   send_hello();
+}
+
+bool ZmqClient::data_sockets_wait_for_welcome() const {
+  return curve_.enabled() && !options_.session.empty();
+}
+
+void ZmqClient::connect_data_sockets() {
+  const std::string host = cat("tcp://", url_.host, ":");
+  sub_ = make_socket(zmq::socket_type::sub);
+  sub_->connect(cat(host, url_.port + zmq_wire::kSubscribePortOffset));
+  std::lock_guard lock(pub_mu_);
+  pub_ = make_socket(zmq::socket_type::pub);
+  pub_->connect(cat(host, url_.port + zmq_wire::kPublishPortOffset));
 }
 
 void ZmqClient::teardown() {
@@ -195,10 +206,15 @@ void ZmqClient::refuse(absl::Status status) {
 }
 
 absl::Status ZmqClient::handshake_refusal() const {
+  std::string_view why =
+      curve_.enabled() ? "the broker's CURVE public key is not the URL's ?curve= key, or the "
+                         "broker does not use CURVE"
+      : options_.session.empty()
+          ? "the broker requires a session token (Options::session) or CURVE (?curve=KEY)"
+          : "the broker does not use sessions (remove Options::session), or uses CURVE "
+            "(?curve=KEY)";
   return absl::UnauthenticatedError(
-      cat("herald zmq: security handshake with ", url_.text, " failed: ",
-          options_.session.empty() ? "the broker requires a session token (Options::session)"
-                                   : "the broker does not use sessions (remove Options::session)"));
+      cat("herald zmq: security handshake with ", url_.text, " failed: ", why));
 }
 
 void ZmqClient::read_monitor() {

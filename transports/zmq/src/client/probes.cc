@@ -1,6 +1,8 @@
 // ZmqClient's probes (docs/PROTOCOL.md, "Probes: no slow-joiner loss"): a
 // subscription is trusted once a probe published by this connection, on a
 // topic subscribed after it, has come back through the broker.
+#include <cstring>
+
 #include "client/zmq_client.hpp"
 
 namespace herald::zmq_transport {
@@ -37,10 +39,11 @@ void ZmqClient::send_probe(Sync& sync) {
   sync.last_sent = Clock::now();
   std::lock_guard lock(pub_mu_);
   if (!pub_) return;
-  char message[zmq_wire::kMaxHeaderBytes + 1];
-  std::size_t size = zmq_wire::write_probe_header(message, socket_id_);
+  char message[zmq_wire::kMaxProbeTopicBytes + zmq_wire::kMaxHeaderBytes + 1];
+  std::memcpy(message, sync.topic.data(), sync.topic.size());
+  std::size_t size = sync.topic.size();
+  size += zmq_wire::write_probe_header(message + size, socket_id_);
   message[size++] = '\xc0';  // nil body
-  pub_->send(zmq::buffer(sync.topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
   pub_->send(zmq::buffer(message, size), zmq::send_flags::dontwait);
 }
 
@@ -70,9 +73,9 @@ void ZmqClient::flush_outgoing(std::chrono::milliseconds limit) {
     if (Clock::now() - probe.last_sent >= kProbeInterval) send_probe(probe);
     zmq::pollitem_t item{sub_->handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, kProbeInterval) <= 0) continue;
-    while (sub_->recv(topic_frame_, zmq::recv_flags::dontwait)) {
-      const bool ours = topic_frame_.to_string_view() == topic;
-      while (topic_frame_.more() && sub_->recv(topic_frame_, zmq::recv_flags::none)) {
+    while (sub_->recv(frame_, zmq::recv_flags::dontwait)) {
+      const bool ours = !frame_.more() && frame_.to_string_view().starts_with(topic);
+      while (frame_.more() && sub_->recv(frame_, zmq::recv_flags::none)) {
       }
       if (ours) return;
     }

@@ -13,10 +13,11 @@ namespace herald::zmq_transport {
 
 using internal::cat;
 
-ZmqClient::ZmqClient(internal::Url url, Options options,
+ZmqClient::ZmqClient(internal::Url url, Options options, CurveCredentials curve,
                      std::weak_ptr<internal::TransportEvents> events)
     : url_(std::move(url)),
       options_(std::move(options)),
+      curve_(std::move(curve)),
       events_(std::move(events)),
       max_message_bytes_(limits::kDefaultMaxMessageBytes),
       ping_interval_(kPingInterval) {
@@ -174,11 +175,13 @@ absl::StatusOr<std::unique_ptr<internal::Transport>> make_transport(
     return absl::InvalidArgumentError(cat("herald: zmq URL \"", url.text,
                                           "\" needs the broker's control port (zmq://HOST:PORT)"));
   }
-  if (!url.path.empty() && url.path != "/") {
-    return absl::InvalidArgumentError(cat("herald: zmq URL \"", url.text, "\" takes no path"));
-  }
+  absl::StatusOr<std::string> server_key = curve_server_key(url);
+  if (!server_key.ok()) return server_key.status();
+  absl::StatusOr<CurveCredentials> curve = make_curve_credentials(*std::move(server_key));
+  if (!curve.ok()) return curve.status();
   return network::make_client_transport(
-      std::make_shared<ZmqClient>(url, options, std::move(events)), "herald zmq", "broker");
+      std::make_shared<ZmqClient>(url, options, *std::move(curve), std::move(events)), "herald zmq",
+      "broker");
 }
 
 }  // namespace herald::zmq_transport

@@ -29,6 +29,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "client/curve.hpp"
 #include "client/sequences.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/transport.hpp"
@@ -50,7 +51,8 @@ inline constexpr auto kSilenceLimit = 3500ms;  // no word from the broker: it is
 class ZmqClient final : public network::NetworkClient,
                         public std::enable_shared_from_this<ZmqClient> {
  public:
-  ZmqClient(internal::Url url, Options options, std::weak_ptr<internal::TransportEvents> events);
+  ZmqClient(internal::Url url, Options options, CurveCredentials curve,
+            std::weak_ptr<internal::TransportEvents> events);
   ~ZmqClient() override;
 
   // Life cycle: see IoThread. A listener's open() makes the loop start over
@@ -134,6 +136,11 @@ class ZmqClient final : public network::NetworkClient,
   void probe_arrived(std::string_view topic);
   void flush_outgoing(std::chrono::milliseconds limit);
 
+  // life_cycle.cc: the PUB and the SUB (connected at once, or after the
+  // welcome over CURVE with sessions).
+  bool data_sockets_wait_for_welcome() const;
+  void connect_data_sockets();
+
   // data_path.cc
   void read_data();
   void subscribe(const std::string& channel);
@@ -141,6 +148,7 @@ class ZmqClient final : public network::NetworkClient,
 
   const internal::Url url_;
   const Options options_;
+  const CurveCredentials curve_;  // empty: no CURVE
   const std::weak_ptr<internal::TransportEvents> events_;
   std::string socket_id_;
   std::string resume_token_;
@@ -179,8 +187,7 @@ class ZmqClient final : public network::NetworkClient,
   bool backpressured_ = false;
   network::Backoff backoff_{options_.reconnection_delay};
   IncomingSequences incoming_seqs_;
-  zmq::message_t topic_frame_;
-  zmq::message_t message_frame_;
+  zmq::message_t frame_;  // the data message being read
 };
 
 }  // namespace herald::zmq_transport

@@ -54,12 +54,20 @@ struct Welcome {
   std::uint64_t session_timeout_ms = 0;
 };
 
-// What the stats reply counts.
+// What the stats reply counts (ZmqBrokerStats has the meanings).
 struct BrokerCounts {
   std::uint64_t sessions = 0;
   std::uint64_t channels = 0;
   std::uint64_t messages_in = 0;
   std::uint64_t messages_out = 0;
+  std::uint64_t memberships = 0;
+  std::uint64_t profile_bytes = 0;
+  std::uint64_t refused_sessions = 0;
+  std::uint64_t refused_channels = 0;
+  std::uint64_t refused_memberships = 0;
+  std::uint64_t refused_profiles = 0;
+  std::uint64_t forged_dropped = 0;
+  std::uint64_t malformed_dropped = 0;
 };
 
 // One member in a members reply; `profile` is one msgpack value (empty: nil).
@@ -69,8 +77,10 @@ struct MemberEntry {
 };
 
 // ---- Encoding, client → broker. A profile is one msgpack value's bytes (empty: nil).
+// `token`: the session token, sent (as a sixth field) only to a broker that
+// uses CURVE and sessions; empty: none (five fields).
 std::string encode_hello(std::string_view socket_id, std::string_view resume_secret,
-                         std::span<const std::string_view> channels);
+                         std::span<const std::string_view> channels, std::string_view token = {});
 std::string encode_join(std::uint64_t req, std::string_view channel, bool echo,
                         std::string_view profile);
 std::string encode_leave(std::uint64_t req, std::string_view channel, bool echo);
@@ -102,6 +112,7 @@ struct Control {
   bool has_version = false;                // hello: the version was readable
   std::string_view socket_id, resume;      // hello
   std::vector<std::string_view> channels;  // hello: the channels to keep
+  std::string_view token;                  // hello: the session token (CURVE), or empty
   std::string_view channel;                // join, leave, members (request)
   bool echo = false;                       // join, leave, profile
   std::string_view profile;                // join (empty: none sent), profile

@@ -73,6 +73,15 @@ std::string encode_header(const internal::Envelope& e, std::uint64_t seq) {
   return std::string(buffer, write_header(buffer, e, seq));
 }
 
+std::string encode_message(const internal::Envelope& e, std::uint64_t seq) {
+  char topic[kMaxTopicBytes];
+  std::string message(topic, write_topic(topic, e));
+  message += encode_header(e, seq);
+  const auto body = e.body().bytes();
+  message.append(reinterpret_cast<const char*>(body.data()), body.size());
+  return message;
+}
+
 namespace {
 
 absl::Status bad(std::string_view why) {
@@ -81,8 +90,19 @@ absl::Status bad(std::string_view why) {
 
 }  // namespace
 
-absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
-                               std::size_t max_body_bytes) {
+absl::StatusOr<Split> split_topic(std::string_view frame) {
+  const std::size_t end = frame.substr(0, kMaxProbeTopicBytes).find(kTopicEnd);
+  if (end == std::string_view::npos) {
+    return bad("no topic (a data message starts with a topic ending in 0xFF)");
+  }
+  return Split{frame.substr(0, end + 1), frame.substr(end + 1)};
+}
+
+absl::StatusOr<Decoded> decode(std::string_view frame, std::size_t max_body_bytes) {
+  absl::StatusOr<Split> split = split_topic(frame);
+  if (!split.ok()) return split.status();
+  const std::string_view topic = split->topic;
+  const std::string_view message = split->rest;
   network::MsgpackIn in(message);
   std::uint32_t n = 0;
   std::uint64_t version = 0, kind_number = 0, seq = 0;
@@ -90,7 +110,7 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
   bool has_channel = false, echo = false;
   if (!in.array_header(n) || n != 7) return bad("the header must be an array of 7");
   if (!in.uint(version) || version != kVersion)
-    return bad("unsupported header version (expected 1)");
+    return bad("unsupported header version (expected 2)");
   if (!in.uint(kind_number) || kind_number > kProbeKind) return bad("kind must be 0..5");
   if (!in.nil()) {
     if (!in.str(channel)) return bad("channel must be a str or nil");
@@ -103,6 +123,7 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
   const std::string_view body = message.substr(in.consumed());
   Decoded out;
   out.seq = seq;
+  out.topic = topic;
   if (kind_number == kProbeKind) {
     if (topic.size() < 3 || topic.front() != 'p' || topic.back() != kTopicEnd || has_channel) {
       return bad("a probe travels on a probe topic with a nil channel");
@@ -122,7 +143,7 @@ absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
     if (absl::Status s = internal::validate_name("channel", channel); !s.ok()) return s;
     if (topic.size() != channel.size() + 2 || topic.front() != 'c' || topic.back() != kTopicEnd ||
         topic.substr(1, channel.size()) != channel) {
-      return bad("the topic frame does not match the header's channel");
+      return bad("the topic does not match the header's channel");
     }
   }
   if (body.size() > max_body_bytes) {

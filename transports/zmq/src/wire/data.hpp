@@ -1,5 +1,6 @@
-// The ZeroMQ data path on the wire (docs/PROTOCOL.md, "zmq://"): topic
-// frames and the envelope header. The control messages are in control.hpp.
+// The ZeroMQ data path on the wire (docs/PROTOCOL.md, "zmq://"): a data
+// message is one frame, the topic followed by the envelope header and the
+// body. The control messages are in control.hpp.
 #pragma once
 
 #include <cstddef>
@@ -13,8 +14,11 @@
 
 namespace herald::zmq_wire {
 
-inline constexpr std::uint8_t kVersion = 1;
-// Terminates a channel in a topic frame. 0xFF never occurs in UTF-8, so the
+// Protocol version 2: data messages are one frame (version 1 sent the topic
+// as a frame of its own; libzmq can abort on a multipart message whose
+// socket closes while it is half written to a slow peer).
+inline constexpr std::uint8_t kVersion = 2;
+// Terminates a topic. 0xFF never occurs in UTF-8, so the
 // subscription "c" + "chat" + 0xFF never matches the topic of "chatroom".
 inline constexpr char kTopicEnd = '\xff';
 inline constexpr std::string_view kBroadcastTopic = "b\xff";
@@ -26,31 +30,48 @@ inline constexpr std::uint8_t kProbeKind = 5;
 inline constexpr int kPublishPortOffset = 1;
 inline constexpr int kSubscribePortOffset = 2;
 
-// Largest topic (channel of 255 bytes) and header (three names of 255 bytes).
+// Largest topic of a message (channel of 255 bytes) and header (three names
+// of 255 bytes).
 inline constexpr std::size_t kMaxTopicBytes = 2 + 255;
+// Largest probe topic: 'p' + socket id of 255 + ':' + 20 digits + 0xFF.
+inline constexpr std::size_t kMaxProbeTopicBytes = 1 + 255 + 1 + 20 + 1;
 inline constexpr std::size_t kMaxHeaderBytes = 1024;
+// The longest subscription message a SUB sends (0x01 + the longest topic, a
+// probe topic), with room.
+inline constexpr std::size_t kMaxSubscriptionBytes = 512;
 
 std::string channel_topic(std::string_view channel);
 // Writes the topic of `envelope` into `out` (kMaxTopicBytes); returns its size.
 std::size_t write_topic(char* out, const internal::Envelope& envelope);
 std::string probe_topic(std::string_view socket_id, std::uint64_t n);
 
-// The header, msgpack [1, kind, channel|nil, event, sender, echo, seq],
-// written into `out` (kMaxHeaderBytes); returns its size. The second frame of
-// a data message is the header immediately followed by the body.
+// The header, msgpack [2, kind, channel|nil, event, sender, echo, seq],
+// written into `out` (kMaxHeaderBytes); returns its size. A data message is
+// the topic, the header and the body, back to back in one frame.
 std::size_t write_header(char* out, const internal::Envelope& envelope, std::uint64_t seq);
 std::size_t write_probe_header(char* out, std::string_view sender);
 std::string encode_header(const internal::Envelope& envelope, std::uint64_t seq);
+
+// The data message of `envelope`: its topic, header and body in one frame.
+std::string encode_message(const internal::Envelope& envelope, std::uint64_t seq);
+
+// The topic at the front of a data message (up to and including the first
+// 0xFF, which no channel name or socket id holds), and what follows it.
+struct Split {
+  std::string_view topic;
+  std::string_view rest;  // header + body
+};
+absl::StatusOr<Split> split_topic(std::string_view frame);
 
 struct Decoded {
   internal::EnvelopePtr envelope;
   std::uint64_t seq = 0;
   bool probe = false;
+  std::string_view topic;  // within the frame decoded
 };
 
-// Validates everything a peer sent (header fields, names, body limit, topic
-// agreeing with the header); kInvalidArgument saying what was wrong.
-absl::StatusOr<Decoded> decode(std::string_view topic, std::string_view message,
-                               std::size_t max_body_bytes);
+// Validates everything a peer sent (topic, header fields, names, body limit,
+// topic agreeing with the header); kInvalidArgument saying what was wrong.
+absl::StatusOr<Decoded> decode(std::string_view frame, std::size_t max_body_bytes);
 
 }  // namespace herald::zmq_wire

@@ -1,7 +1,8 @@
 // herald/zmq/broker.hpp — ZmqBroker: where zmq:// connections meet.
 //
-// Data path: libzmq's own XSUB/XPUB proxy (zmq_proxy_steerable) — herald adds
-// no hop of its own to a message. Beside it, a control socket (ROUTER) for
+// Data path: the broker's own XSUB → XPUB loop, which forwards each message
+// as libzmq received it after a look at its header (presence envelopes and
+// "channel:" events come only from the broker). Beside it, a control socket (ROUTER) for
 // what pub/sub cannot do: the hello handshake, presence (join / leave /
 // profile / members), liveness, and stats. Ports, from the endpoint's port P:
 //
@@ -25,6 +26,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "herald/limits.hpp"
 
 namespace herald {
@@ -46,20 +48,68 @@ struct ZmqBrokerOptions {
   // refused with kResourceExhausted.
   std::size_t max_channels_per_connection = limits::kMaxChannelsPerConnection;
   int high_water_mark = 100'000;  // per peer, each direction; drops are seen by receivers as gaps
+
+  // The broker-wide budget: past each, the request that would grow it is
+  // refused with kResourceExhausted naming the limit, and counted
+  // (ZmqBrokerStats::refused_*). A hello past max_sessions is refused.
+  std::size_t max_sessions = 100'000;
+  std::size_t max_channels = 100'000;         // distinct channels with a member
+  std::size_t max_memberships = 1'000'000;    // (session, channel) pairs, all sessions
+  std::size_t max_profile_bytes = 256 << 20;  // profiles held, all sessions
+
+  // Messages queued for one subscriber (the XPUB's send high-water mark).
+  // libzmq bounds that queue in messages, not bytes: its worst case is
+  // subscriber_high_water_mark × (max_message_bytes + 64 KiB) per subscriber
+  // that reads nothing (10,000 × 4 KiB messages ≈ 40 MB; of 1 MiB bodies,
+  // ≈ 10 GiB). Past it, messages to that subscriber are dropped and its
+  // client counts the gap (Stats::lost_in_transit).
+  int subscriber_high_water_mark = 10'000;
+
+  // Non-empty: the broker's CURVE secret key (40 characters of Z85, as
+  // `herald keygen` writes). All three sockets are then CURVE servers:
+  // traffic is encrypted, and clients must know the broker's public key
+  // (zmq://HOST:PORT?curve=PUBLIC_KEY).
+  std::string curve_secret_key = {};
 };
 
 struct ZmqBrokerStats {
   std::size_t sessions = 0;       // clients that said hello and are alive
   std::size_t channels = 0;       // channels with at least one member
-  std::uint64_t messages_in = 0;  // data frames received from publishers (proxy)
+  std::uint64_t messages_in = 0;  // data messages received from publishers
   std::uint64_t bytes_in = 0;
-  std::uint64_t messages_out = 0;  // data frames sent to subscribers (proxy)
+  std::uint64_t messages_out = 0;  // data messages sent to subscribers
   std::uint64_t bytes_out = 0;
   std::uint64_t control_requests = 0;   // control messages handled
   std::uint64_t control_malformed = 0;  // control messages dropped as malformed
   std::uint64_t auth_failures = 0;      // peers refused by ZAP
   std::uint64_t sessions_expired = 0;   // clients that went silent
+  std::size_t memberships = 0;          // (session, channel) pairs
+  std::size_t profile_bytes = 0;        // profiles held
+  // Refused by the broker-wide budget (ZmqBrokerOptions::max_*), and profiles
+  // refused as too large for one message.
+  std::uint64_t refused_sessions = 0;
+  std::uint64_t refused_channels = 0;
+  std::uint64_t refused_memberships = 0;
+  std::uint64_t refused_profiles = 0;
+  // Data messages from publishers dropped by the broker: presence envelopes
+  // (only the broker publishes those) and reserved "channel:" events.
+  std::uint64_t forged_dropped = 0;
+  // Data messages from publishers dropped as malformed: more than one frame,
+  // or no topic (a 0xFF within the first 279 bytes).
+  std::uint64_t malformed_dropped = 0;
 };
+
+// A CURVE keypair, each key 40 characters of Z85: the broker keeps the
+// secret one (ZmqBrokerOptions::curve_secret_key, `herald broker
+// --curve-secret FILE`), clients are given the public one (?curve=).
+struct CurveKeypair {
+  std::string public_key;
+  std::string secret_key;
+};
+// kFailedPrecondition when this libzmq has no CURVE.
+[[nodiscard]] absl::StatusOr<CurveKeypair> make_curve_keypair();
+// The public key of a secret key; kInvalidArgument if it is not 40 characters of Z85.
+[[nodiscard]] absl::StatusOr<std::string> curve_public_key(const std::string& secret_key);
 
 class ZmqBroker {
  public:
@@ -75,7 +125,7 @@ class ZmqBroker {
   void stop();  // idempotent
 
   int port() const;         // the control port P (after start)
-  std::string url() const;  // "zmq://HOST:P"
+  std::string url() const;  // "zmq://HOST:P", with CURVE "zmq://HOST:P?curve=PUBLIC_KEY"
   ZmqBrokerStats stats() const;
 
  private:

@@ -1,9 +1,10 @@
-#include "control.hpp"
-
+// The zmq:// control codec, decoding what a peer sent: bounded, and
+// refusing anything but exactly the documented arrays (docs/PROTOCOL.md,
+// "Control messages").
 #include <algorithm>
-#include <array>
-#include <utility>
 
+#include "control.hpp"
+#include "control_tables.hpp"
 #include "herald/internal/names.hpp"
 #include "herald/internal/text.hpp"
 #include "herald/message.hpp"
@@ -11,55 +12,12 @@
 
 namespace herald::zmq_wire {
 
+using control_tables::kCounters;
+using control_tables::kMaxCode;
 using internal::cat;
 using network::MsgpackIn;
-using network::MsgpackOut;
 
 namespace {
-
-constexpr std::array<std::pair<Command, std::string_view>, 14> kNames = {{
-    {Command::hello, "hello"},
-    {Command::join, "join"},
-    {Command::leave, "leave"},
-    {Command::profile, "profile"},
-    {Command::members, "members"},
-    {Command::stats, "stats"},
-    {Command::ping, "ping"},
-    {Command::bye, "bye"},
-    {Command::welcome, "welcome"},
-    {Command::refused, "refused"},
-    {Command::ok, "ok"},
-    {Command::error, "error"},
-    {Command::unknown_session, "unknown-session"},
-    {Command::pong, "pong"},
-}};
-
-constexpr auto kMaxCode = static_cast<std::uint64_t>(absl::StatusCode::kUnauthenticated);
-
-// One message: the array header, the command's name, then what `fill` writes.
-template <class Fill>
-std::string encoded(Command command, std::uint32_t fields, Fill&& fill) {
-  std::string out;
-  MsgpackOut o(out);
-  o.array(fields);
-  o.str(name_of(command));
-  fill(o);
-  return out;
-}
-
-std::string just_req(Command command, std::uint64_t req) {
-  return encoded(command, 2, [&](MsgpackOut& o) { o.uint(req); });
-}
-
-void value_or_nil(MsgpackOut& o, std::string_view value) {
-  if (value.empty()) return o.nil();
-  o.raw(value);
-}
-
-void status(MsgpackOut& o, const absl::Status& s) {
-  o.str(std::string_view(s.message().data(), s.message().size()));
-  o.uint(static_cast<std::uint64_t>(s.code()));
-}
 
 absl::Status bad(std::string_view what) { return absl::InvalidArgumentError(std::string(what)); }
 
@@ -97,7 +55,9 @@ absl::Status parse_hello(MsgpackIn& in, std::uint32_t n, Control& c) {
     return bad(cat("protocol version ", c.version, " is not supported (", kVersion, " is)"));
   }
   std::uint32_t count = 0;
-  if (n != 5) return bad("hello is [\"hello\", 1, socket_id, resume_secret, [channel, ...]]");
+  if (n != 5 && n != 6) {
+    return bad("hello is [\"hello\", 2, socket_id, resume_secret, [channel, ...](, token)]");
+  }
   if (!in.str(c.socket_id)) return bad("hello: socket_id must be a str");
   if (!in.str(c.resume)) return bad("hello: resume_secret must be a str");
   if (!in.array_header(count)) return bad("hello: the channels must be an array");
@@ -106,6 +66,7 @@ absl::Status parse_hello(MsgpackIn& in, std::uint32_t n, Control& c) {
     if (!in.str(channel)) return bad("hello: each channel must be a str");
     c.channels.push_back(channel);
   }
+  if (n == 6 && !in.str(c.token)) return bad("hello: token must be a str");
   return end(in, "hello");
 }
 
@@ -131,25 +92,20 @@ bool is_array(std::string_view bytes) {
   return (b & 0xf0) == 0x90 || b == 0xdc || b == 0xdd;
 }
 
+// A fixmap of counters (str → uint); counters this side does not know (from
+// a newer broker) are skipped.
 absl::Status parse_stats_map(std::string_view map, BrokerCounts& counts) {
-  if (map.empty() || static_cast<std::uint8_t>(map[0]) != 0x84) {
-    return bad("stats: expected a map of 4 counters");
+  if (map.empty() || (static_cast<std::uint8_t>(map[0]) & 0xf0) != 0x80) {
+    return bad("stats: expected a map of at most 15 counters");
   }
+  const int n = static_cast<std::uint8_t>(map[0]) & 0x0f;
   MsgpackIn in(map.substr(1));
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < n; ++i) {
     std::string_view key;
     std::uint64_t value = 0;
     if (!in.str(key) || !in.uint(value)) return bad("stats: each counter is a str and a uint");
-    if (key == "sessions") {
-      counts.sessions = value;
-    } else if (key == "channels") {
-      counts.channels = value;
-    } else if (key == "messages_in") {
-      counts.messages_in = value;
-    } else if (key == "messages_out") {
-      counts.messages_out = value;
-    } else {
-      return bad(cat("stats: unknown counter \"", key, "\""));
+    for (const auto& [name, field] : kCounters) {
+      if (name == key) counts.*field = value;
     }
   }
   return absl::OkStatus();
@@ -170,7 +126,8 @@ absl::Status parse_name(MsgpackIn& in, std::uint32_t& n, std::span<const Command
       return absl::OkStatus();
     }
   }
-  return bad(cat("unknown command \"", name, "\""));
+  read_req(in, n, c);  // so that the error answers the request's own req
+  return bad(cat("unknown command ", internal::printable_quote(name, 64)));
 }
 
 // A message that is its name alone.
@@ -181,117 +138,6 @@ absl::Status parse_signal(MsgpackIn& in, std::uint32_t n, const Control& c) {
 }
 
 }  // namespace
-
-std::string_view name_of(Command command) {
-  for (const auto& [c, name] : kNames) {
-    if (c == command) return name;
-  }
-  return "?";
-}
-
-std::string encode_hello(std::string_view socket_id, std::string_view resume_secret,
-                         std::span<const std::string_view> channels) {
-  return encoded(Command::hello, 5, [&](MsgpackOut& o) {
-    o.uint(kVersion);
-    o.str(socket_id);
-    o.str(resume_secret);
-    o.array(static_cast<std::uint32_t>(channels.size()));
-    for (std::string_view channel : channels) o.str(channel);
-  });
-}
-
-std::string encode_join(std::uint64_t req, std::string_view channel, bool echo,
-                        std::string_view profile) {
-  return encoded(Command::join, 5, [&](MsgpackOut& o) {
-    o.uint(req);
-    o.str(channel);
-    o.boolean(echo);
-    value_or_nil(o, profile);
-  });
-}
-
-std::string encode_leave(std::uint64_t req, std::string_view channel, bool echo) {
-  return encoded(Command::leave, 4, [&](MsgpackOut& o) {
-    o.uint(req);
-    o.str(channel);
-    o.boolean(echo);
-  });
-}
-
-std::string encode_profile(std::uint64_t req, std::string_view profile, bool echo) {
-  return encoded(Command::profile, 4, [&](MsgpackOut& o) {
-    o.uint(req);
-    value_or_nil(o, profile);
-    o.boolean(echo);
-  });
-}
-
-std::string encode_members_request(std::uint64_t req, std::string_view channel) {
-  return encoded(Command::members, 3, [&](MsgpackOut& o) {
-    o.uint(req);
-    o.str(channel);
-  });
-}
-
-std::string encode_stats_request(std::uint64_t req) { return just_req(Command::stats, req); }
-
-std::string encode_signal(Command command) {
-  return encoded(command, 1, [](MsgpackOut&) {});
-}
-
-std::string encode_welcome(const Welcome& w) {
-  return encoded(Command::welcome, 6, [&](MsgpackOut& o) {
-    o.uint(kVersion);
-    o.uint(w.max_message_bytes);
-    o.uint(w.publish_port);
-    o.uint(w.subscribe_port);
-    o.uint(w.session_timeout_ms);
-  });
-}
-
-std::string encode_refused(const absl::Status& why) {
-  return encoded(Command::refused, 3, [&](MsgpackOut& o) { status(o, why); });
-}
-
-std::string encode_ok(std::uint64_t req) { return just_req(Command::ok, req); }
-
-std::string encode_error(std::uint64_t req, const absl::Status& why) {
-  return encoded(Command::error, 4, [&](MsgpackOut& o) {
-    o.uint(req);
-    status(o, why);
-  });
-}
-
-std::string encode_unknown_session(std::uint64_t req) {
-  return just_req(Command::unknown_session, req);
-}
-
-std::string encode_members_reply(std::uint64_t req, std::span<const MemberEntry> members) {
-  return encoded(Command::members, 3, [&](MsgpackOut& o) {
-    o.uint(req);
-    o.array(static_cast<std::uint32_t>(members.size()));
-    for (const MemberEntry& m : members) {
-      o.array(2);
-      o.str(m.id);
-      value_or_nil(o, m.profile);
-    }
-  });
-}
-
-std::string encode_stats_reply(std::uint64_t req, const BrokerCounts& counts) {
-  return encoded(Command::stats, 3, [&](MsgpackOut& o) {
-    o.uint(req);
-    o.byte(0x84);  // fixmap of 4
-    o.str("sessions");
-    o.uint(counts.sessions);
-    o.str("channels");
-    o.uint(counts.channels);
-    o.str("messages_in");
-    o.uint(counts.messages_in);
-    o.str("messages_out");
-    o.uint(counts.messages_out);
-  });
-}
 
 absl::Status parse_request(std::string_view payload, Control& c) {
   static constexpr Command kAccepted[] = {Command::hello,   Command::join,    Command::leave,
@@ -341,7 +187,7 @@ absl::Status parse_reply(std::string_view payload, Control& c) {
           !in.uint(w.publish_port) || !in.uint(w.subscribe_port) ||
           !in.uint(w.session_timeout_ms)) {
         return bad(
-            "welcome is [\"welcome\", 1, max_message_bytes, P+1, P+2, session_timeout_ms] (uints)");
+            "welcome is [\"welcome\", 2, max_message_bytes, P+1, P+2, session_timeout_ms] (uints)");
       }
       c.has_version = true;
       return end(in, "welcome");
