@@ -15,6 +15,14 @@ namespace {
 
 using internal::cat;
 
+// OpenSSL frees its state in an atexit handler by default, while threads that
+// outlive main() — an enforcing Hub's session watch, a broker's ZAP thread —
+// may still be verifying a token with it (a crash at exit). So the first
+// initialization, at load time, says not to: what it holds is reclaimed with
+// the process.
+[[maybe_unused]] const bool g_openssl_without_exit_cleanup =
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
+
 std::string base64url(std::string_view bytes) {
   std::string s = internal::base64(bytes);
   for (char& c : s) {
