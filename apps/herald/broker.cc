@@ -20,8 +20,9 @@ constexpr const char* kBrokerUsage = R"(usage: herald broker --zmq tcp://HOST:PO
 
 Runs a ZeroMQ broker until SIGINT or SIGTERM. It prints the URL clients use,
 "listening zmq://HOST:PORT", as its first line (port 0 picks a free port).
-Ports: PORT is the control socket; publishers connect to PORT+1 and
-subscribers to PORT+2 (see docs/PROTOCOL.md).
+Ports: PORT is the control socket; publishers connect to PORT+1,
+subscribers to PORT+2 (those that drop when full, and hold notices: PORT+3;
+see docs/PROTOCOL.md).
 
 options:
   --zmq tcp://HOST:PORT        where to listen (required; e.g. tcp://127.0.0.1:5555)
@@ -34,6 +35,10 @@ options:
   --subscriber-high-water-mark N
                                messages queued for one subscriber (default 10000;
                                at worst N x (max message + 64 KiB) bytes each)
+  --stall-timeout-ms N         a receiver that takes nothing this long while messages
+                               wait for it is cut as a slow consumer (default 10000)
+  --max-held-bytes N           what may wait at the broker for full receivers, all
+                               channels (default 67108864); past it publishers wait
   --max-sessions N             broker-wide budget: sessions (default 100000),
   --max-channels N             channels with a member (default 100000),
   --max-memberships N          channel memberships of all sessions (default 1000000),
@@ -48,10 +53,11 @@ options:
 }  // namespace
 
 int run_broker(int argc, char** argv) {
-  Args args = parse(argc, argv, 2,
-                    {"zmq", "session-secret", "max-message-bytes", "session-timeout-ms",
-                     "high-water-mark", "subscriber-high-water-mark", "max-sessions",
-                     "max-channels", "max-memberships", "max-profile-bytes", "curve-secret"});
+  Args args =
+      parse(argc, argv, 2,
+            {"zmq", "session-secret", "max-message-bytes", "session-timeout-ms", "high-water-mark",
+             "subscriber-high-water-mark", "max-sessions", "max-channels", "max-memberships",
+             "max-profile-bytes", "curve-secret", "stall-timeout-ms", "max-held-bytes"});
   if (args.values.count("help")) {
     std::cout << kBrokerUsage;
     return 0;
@@ -81,6 +87,7 @@ int run_broker(int argc, char** argv) {
   }
   auto numeric = [&args](const char* name, auto& field) { return positive(args, name, field); };
   long long timeout_ms = options.session_timeout.count();
+  long long stall_ms = options.stall_timeout.count();
   if (!numeric("max-message-bytes", options.max_message_bytes) ||
       !numeric("session-timeout-ms", timeout_ms) ||
       !numeric("high-water-mark", options.high_water_mark) ||
@@ -88,10 +95,13 @@ int run_broker(int argc, char** argv) {
       !numeric("max-sessions", options.max_sessions) ||
       !numeric("max-channels", options.max_channels) ||
       !numeric("max-memberships", options.max_memberships) ||
-      !numeric("max-profile-bytes", options.max_profile_bytes)) {
+      !numeric("max-profile-bytes", options.max_profile_bytes) ||
+      !numeric("stall-timeout-ms", stall_ms) ||
+      !numeric("max-held-bytes", options.max_held_bytes)) {
     return fail("numeric options take a positive whole number", kBrokerUsage);
   }
   options.session_timeout = std::chrono::milliseconds(timeout_ms);
+  options.stall_timeout = std::chrono::milliseconds(stall_ms);
 
   // Block the stop signals before any thread starts, then wait for one.
   const sigset_t stop_signals = block_stop_signals();
@@ -103,7 +113,8 @@ int run_broker(int argc, char** argv) {
   }
   std::cout << "listening " << broker.url() << std::endl;
   std::cerr << "herald broker: control port " << broker.port() << ", publish port "
-            << broker.port() + 1 << ", subscribe port " << broker.port() + 2
+            << broker.port() + 1 << ", subscribe ports " << broker.port() + 2 << " and "
+            << broker.port() + 3
             << (options.session_secret.empty() ? "" : ", session tokens required")
             << (curve_public.empty() ? "" : ", CURVE public key " + curve_public) << std::endl;
   int signal = 0;

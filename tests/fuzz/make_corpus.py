@@ -84,6 +84,9 @@ def zmq_data():
     data("topic_mismatch", b"cother\xff", [2, 0, "room", "chat", "bob", False, 1], 1)
     data("version_1", b"croom\xff", [1, 0, "room", "chat", "bob", False, 1], 1)
     out["no_topic"] = b"c" * 300 + pack([2, 0, "room", "chat", "bob", False, 1])
+    out["hold_notice"] = b"h\xff" + pack(["croom", "b", "cnews"])
+    out["hold_notice_empty"] = b"h\xff" + pack([])
+    out["hold_notice_bad_topic"] = b"h\xff" + pack(["xroom"])
     return out
 
 def zmq_control():
@@ -94,6 +97,7 @@ def zmq_control():
         "leave": ["leave", 3, "room", False], "profile": ["profile", 4, prof, True],
         "members": ["members", 5, "room"], "stats": ["stats", 6], "ping": ["ping"], "bye": ["bye"],
         "welcome": ["welcome", 2, 1 << 20, 5556, 5557, 10000],
+        "welcome_stall": ["welcome", 2, 1 << 20, 5556, 5557, 10000, 10000], "stalled": ["stalled"],
         "refused": ["refused", "bad token", 16], "refused_old": ["refused", "no"],
         "ok": ["ok", 1], "error": ["error", 2, "join: channel must be a str", 3],
         "error_code_99": ["error", 2, "odd", 99], "unknown_session": ["unknown-session", 3],

@@ -221,12 +221,16 @@ TEST(ZmqTransport, AHelloWhoseWelcomeWasLostCanBeRepeated) {
 }
 
 TEST(ZmqTransport, DropsAtTheHighWaterMarkAreCountedNeverSilent) {
-  // A broker with a tiny per-subscriber queue, flooded: it drops, and the
-  // receiver counts every drop. Checked inside the listener of a message
-  // after the flood, where the count is exact: every earlier message was
-  // either delivered or counted lost.
+  // A broker with a tiny per-subscriber queue, flooded, and a receiver that
+  // chose to drop rather than hold its senders (Overflow::drop_newest: it
+  // subscribes at the lossy port): the broker drops, and the receiver counts
+  // every drop. Checked inside the listener of a message after the flood,
+  // where the count is exact: every earlier message was either delivered or
+  // counted lost. (A receiver that blocks loses nothing: FlowControl.)
   auto broker = start_broker({.endpoint = "tcp://127.0.0.1:0", .high_water_mark = 10});
-  auto rx = connect(broker->url());
+  Options dropping;
+  dropping.overflow = Overflow::drop_newest;
+  auto rx = connect(broker->url(), dropping);
   auto tx = connect(broker->url());
   constexpr int kCount = 20'000;
   std::uint64_t received = 0;  // on rx's I/O thread only

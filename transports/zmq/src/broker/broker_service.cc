@@ -41,6 +41,11 @@ ZmqBrokerStats BrokerService::stats() const {
   out.refused_profiles = c.refused_profiles.load();
   out.forged_dropped = c.forged_dropped.load();
   out.malformed_dropped = c.malformed_dropped.load();
+  out.messages_waited = c.messages_waited.load();
+  out.holds = c.holds.load();
+  out.held_bytes = c.held_bytes.load();
+  out.dropped_stalled = c.dropped_stalled.load();
+  out.closed_stalled = c.closed_stalled.load();
   return out;
 }
 
@@ -69,11 +74,15 @@ absl::Status BrokerService::start_locked() {
         {"max_sessions", options_.max_sessions},
         {"max_channels", options_.max_channels},
         {"max_memberships", options_.max_memberships},
+        {"max_held_bytes", options_.max_held_bytes},
         {"subscriber_high_water_mark",
          static_cast<std::size_t>(std::max(options_.subscriber_high_water_mark, 0))}}) {
     if (value == 0) {
       return absl::InvalidArgumentError(cat("herald: broker ", name, " must be at least 1"));
     }
+  }
+  if (options_.stall_timeout < std::chrono::milliseconds(100)) {
+    return absl::InvalidArgumentError("herald: broker stall_timeout must be at least 100 ms");
   }
   if (!options_.curve_secret_key.empty()) {
     if (!zmq_has("curve")) {
@@ -139,10 +148,11 @@ absl::Status BrokerService::run_proxy(PublicSockets& sockets, zmq::socket_t& pre
   subscriber_events_.connect(inproc_prefix_ + "-subscribers");
 
   running_ = true;
-  proxy_thread_ = std::thread(zmq_broker::run_proxy,
-                              DataSockets{std::move(sockets.xsub), std::move(presence_input),
-                                          std::move(sockets.xpub), std::move(proxy_control)},
-                              std::ref(counters_));
+  proxy_thread_ = std::thread(
+      zmq_broker::run_proxy,
+      DataSockets{std::move(sockets.xsub), std::move(presence_input), std::move(sockets.xpub),
+                  std::move(sockets.lossy), std::move(proxy_control)},
+      FlowLimits{options_.stall_timeout, options_.max_held_bytes}, std::ref(counters_));
   if (!wait_until_forwarded(*ctx_, presence, inproc_prefix_ + "-xpub")) {
     running_ = false;
     terminate_proxy(proxy_client);

@@ -84,7 +84,8 @@ void ControlServer::on_hello(const Control& c, std::string_view user_id) {
       {.max_message_bytes = options_.max_message_bytes,
        .publish_port = static_cast<std::uint64_t>(port_ + zmq_wire::kPublishPortOffset),
        .subscribe_port = static_cast<std::uint64_t>(port_ + zmq_wire::kSubscribePortOffset),
-       .session_timeout_ms = static_cast<std::uint64_t>(options_.session_timeout.count())}));
+       .session_timeout_ms = static_cast<std::uint64_t>(options_.session_timeout.count()),
+       .stall_timeout_ms = static_cast<std::uint64_t>(options_.stall_timeout.count())}));
 }
 
 // The same client again: it keeps the channels it still wants (and its
@@ -228,11 +229,21 @@ void ControlServer::on_stats(const Control& c) {
                                              .refused_memberships = k.refused_memberships.load(),
                                              .refused_profiles = k.refused_profiles.load(),
                                              .forged_dropped = k.forged_dropped.load(),
-                                             .malformed_dropped = k.malformed_dropped.load()}));
+                                             .malformed_dropped = k.malformed_dropped.load(),
+                                             .messages_waited = k.messages_waited.load(),
+                                             .holds = k.holds.load(),
+                                             .dropped_stalled = k.dropped_stalled.load(),
+                                             .closed_stalled = k.closed_stalled.load()}));
 }
 
 void ControlServer::on_ping() { reply(zmq_wire::encode_signal(zmq_wire::Command::pong)); }
 
 void ControlServer::on_bye() { remove_session(peer_); }
+
+// A client that took nothing for the stall timeout cut itself.
+void ControlServer::on_stalled() {
+  counters_.closed_stalled.fetch_add(1, std::memory_order_relaxed);
+  remove_session(peer_);
+}
 
 }  // namespace herald::zmq_broker

@@ -104,6 +104,8 @@ void ControlServer::dispatch(std::string routing_id, std::string_view payload,
       return on_ping();
     case Command::bye:
       return on_bye();
+    case Command::stalled:
+      return on_stalled();
     default:
       return reply_malformed(c.req, cat("\"", zmq_wire::name_of(c.command), "\" is not a request"));
   }

@@ -58,6 +58,7 @@ class ControlServer {
   void on_stats(const zmq_wire::Control& c);
   void on_ping();
   void on_bye();
+  void on_stalled();
 
   // Replies to the peer being served.
   void reply(const std::string& payload);

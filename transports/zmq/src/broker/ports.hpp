@@ -1,5 +1,5 @@
 // The broker's first steps: read its endpoint, and bind the three sockets
-// clients connect to (docs/PROTOCOL.md, "zmq://": P, P+1, P+2).
+// clients connect to (docs/PROTOCOL.md, "zmq://": P, P+1, P+2, P+3).
 #pragma once
 
 #include <string>
@@ -12,16 +12,17 @@ namespace herald::zmq_broker {
 
 struct Endpoint {
   std::string host;
-  int port = 0;  // 0: any P with P+1 and P+2 free too
+  int port = 0;  // 0: any P with P+1, P+2 and P+3 free too
 };
 
-// tcp://HOST:PORT, PORT 0-65533; kInvalidArgument otherwise.
+// tcp://HOST:PORT, PORT 0-65532; kInvalidArgument otherwise.
 absl::StatusOr<Endpoint> parse_endpoint(const std::string& endpoint);
 
 struct PublicSockets {
   zmq::socket_t router;  // P: control
   zmq::socket_t xsub;    // P+1: publishers
-  zmq::socket_t xpub;    // P+2: subscribers
+  zmq::socket_t xpub;    // P+2: subscribers that block (ZMQ_XPUB_NODROP)
+  zmq::socket_t lossy;   // P+3: subscribers that drop; hold notices
   int port = -1;         // P
 };
 

@@ -42,29 +42,44 @@ bool receive(zmq::socket_t& from, zmq::message_t& message, bool& multipart, Tall
   return true;
 }
 
-void pass_on(zmq::socket_t& from, zmq::socket_t& xpub, zmq::message_t& message, bool trusted,
-             Tally& tally) {
+// What the loop routes through: the blocking XPUB (with its holds) and the
+// lossy one, which only gets data while some receiver subscribed there.
+struct Outputs {
+  zmq::socket_t& xpub;
+  zmq::socket_t& lossy;
+  Holds& holds;
+  std::size_t lossy_topics = 0;  // topics subscribed at the lossy XPUB, notices aside
+};
+
+void pass_on(zmq::socket_t& from, Outputs& out, zmq::message_t& message, bool trusted, Tally& tally,
+             Holds::Clock::time_point now) {
   bool multipart = false;
   for (int i = 0; i < kBatch && receive(from, message, multipart, tally); ++i) {
     if (multipart) {
       ++tally.malformed;
       continue;
     }
-    if (!trusted) {
-      absl::StatusOr<zmq_wire::Split> split = zmq_wire::split_topic(message.to_string_view());
-      if (!split.ok()) {
-        ++tally.malformed;
-        continue;
-      }
-      if (is_reserved_for_the_broker(split->rest)) {
-        ++tally.forged;
-        continue;
-      }
+    absl::StatusOr<zmq_wire::Split> split = zmq_wire::split_topic(message.to_string_view());
+    if (!split.ok()) {
+      ++tally.malformed;
+      continue;
     }
+    if (!trusted &&
+        (split->topic == zmq_wire::kHoldTopic || is_reserved_for_the_broker(split->rest))) {
+      ++tally.forged;
+      continue;
+    }
+    // (`topic` points into `message`: used by route before it moves it.)
+    const std::string_view topic = split->topic;
     tally.bytes_out += message.size();
-    // An XPUB never blocks: past a subscriber's high-water mark it drops.
-    (void)xpub.send(message, zmq::send_flags::dontwait);
     ++tally.messages_out;
+    if (out.lossy_topics > 0) {
+      zmq::message_t copy;
+      copy.copy(message);
+      // A lossy XPUB never blocks: past a subscriber's high-water mark it drops.
+      (void)out.lossy.send(copy, zmq::send_flags::dontwait);
+    }
+    out.holds.route(out.xpub, topic, message, now);
   }
 }
 
@@ -95,20 +110,47 @@ bool is_reserved_for_the_broker(std::string_view message) {
   return in.str(event) && event.starts_with("channel:");
 }
 
-void run_proxy(DataSockets s, BrokerCounters& counters) {
+// The lossy XPUB hands up each topic's first subscription and last
+// unsubscription (0x01 / 0x00 + topic): counted, so that the loop copies
+// data there only while a receiver wants it.
+void read_lossy_subscriptions(zmq::socket_t& lossy, std::size_t& topics) {
+  zmq::message_t m;
+  for (int i = 0; i < kBatch && lossy.recv(m, zmq::recv_flags::dontwait); ++i) {
+    const std::string_view s = m.to_string_view();
+    if (s.empty() || s.substr(1) == zmq_wire::kHoldTopic) continue;
+    if (s.front() == 1) {
+      ++topics;
+    } else if (s.front() == 0 && topics > 0) {
+      --topics;
+    }
+  }
+}
+
+void run_proxy(DataSockets s, FlowLimits limits, BrokerCounters& counters) {
   zmq::message_t message;
+  Holds holds(limits, counters);
+  Outputs out{s.xpub, s.lossy, holds};
   try {
     for (;;) {
-      zmq::pollitem_t items[] = {{s.publishers.handle(), 0, ZMQ_POLLIN, 0},
+      // Past the budget of what may wait, publishers wait in their sockets
+      // (TCP pushes back) until the full receivers drained some.
+      const short publishers = holds.over_budget() ? 0 : ZMQ_POLLIN;
+      zmq::pollitem_t items[] = {{s.publishers.handle(), 0, publishers, 0},
                                  {s.presence.handle(), 0, ZMQ_POLLIN, 0},
                                  {s.xpub.handle(), 0, ZMQ_POLLIN, 0},
+                                 {s.lossy.handle(), 0, ZMQ_POLLIN, 0},
                                  {s.control.handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 4, std::chrono::milliseconds(-1));
-      if (items[3].revents & ZMQ_POLLIN) return;  // TERMINATE
+      // While something waits, retry every millisecond.
+      zmq::poll(items, 5, std::chrono::milliseconds(holds.waiting() ? 1 : -1));
+      if (items[4].revents & ZMQ_POLLIN) return;  // TERMINATE
+      const auto now = Holds::Clock::now();
+      if (holds.waiting()) holds.retry(s.xpub, now);
       Tally tally;
-      if (items[1].revents & ZMQ_POLLIN) pass_on(s.presence, s.xpub, message, true, tally);
-      if (items[0].revents & ZMQ_POLLIN) pass_on(s.publishers, s.xpub, message, false, tally);
+      if (items[3].revents & ZMQ_POLLIN) read_lossy_subscriptions(s.lossy, out.lossy_topics);
+      if (items[1].revents & ZMQ_POLLIN) pass_on(s.presence, out, message, true, tally, now);
+      if (items[0].revents & ZMQ_POLLIN) pass_on(s.publishers, out, message, false, tally, now);
       if (items[2].revents & ZMQ_POLLIN) discard_subscriptions(s.xpub);
+      holds.announce(s.lossy, now);
       tally.publish(counters);
     }
   } catch (const zmq::error_t&) {
@@ -121,9 +163,11 @@ bool wait_until_forwarded(zmq::context_t& ctx, zmq::socket_t& pub,
   zmq::socket_t probe(ctx, zmq::socket_type::sub);
   probe.set(zmq::sockopt::linger, 0);
   probe.connect(xpub_endpoint);
-  probe.set(zmq::sockopt::subscribe, "x");
+  // (A topic of its own, ending as every topic does: the loop routes by topic.)
+  constexpr std::string_view kTopic = "x\xff";
+  probe.set(zmq::sockopt::subscribe, kTopic);
   for (int i = 0; i < 2000; ++i) {
-    pub.send(zmq::buffer(std::string_view("x")), zmq::send_flags::dontwait);
+    pub.send(zmq::buffer(kTopic), zmq::send_flags::dontwait);
     zmq::pollitem_t item{probe.handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, std::chrono::milliseconds(5)) > 0) return true;
   }

@@ -12,19 +12,26 @@
 #include <zmq.hpp>
 
 #include "counters.hpp"
+#include "holds.hpp"
 
 namespace herald::zmq_broker {
 
 struct DataSockets {
   zmq::socket_t publishers;  // XSUB: every client's PUB (untrusted)
   zmq::socket_t presence;    // XSUB (inproc): the broker's own PUB
-  zmq::socket_t xpub;        // subscribers
+  zmq::socket_t xpub;        // P+2: receivers that block (ZMQ_XPUB_NODROP; holds.hpp)
+  zmq::socket_t lossy;       // P+3: receivers that drop, and the hold notices
   zmq::socket_t control;     // REP: "TERMINATE" ends the loop
 };
 
 // Runs the loop until TERMINATE arrives on `control`; counts messages and
 // bytes in and out, and messages dropped, in `counters`.
-void run_proxy(DataSockets sockets, BrokerCounters& counters);
+// Messages for a full receiver wait at the broker (holds.hpp, `limits`).
+void run_proxy(DataSockets sockets, FlowLimits limits, BrokerCounters& counters);
+
+// What the lossy XPUB hands up: counts the topics subscribed there (not the
+// hold notices'), in `topics`.
+void read_lossy_subscriptions(zmq::socket_t& lossy, std::size_t& topics);
 
 // True when a publisher's data message (what follows its topic) claims what only
 // the broker may publish: a presence kind, or an event named "channel:...".

@@ -87,6 +87,7 @@ void ZmqClient::welcome(const zmq_wire::Welcome& w) {
   // Ping at a third of the broker's session timeout (at most every second).
   ping_interval_ = std::min<std::chrono::milliseconds>(
       kPingInterval, std::chrono::milliseconds(w.session_timeout_ms / 3));
+  stall_timeout_ = std::chrono::milliseconds(w.stall_timeout_ms);
   if (data_sockets_wait_for_welcome()) connect_data_sockets();
   begin_probing();
 }

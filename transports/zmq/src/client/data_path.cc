@@ -11,13 +11,28 @@ namespace herald::zmq_transport {
 
 using internal::cat;
 
+// Waits while the broker holds the message's topic (a receiver with
+// Overflow::block is full) — up to the sender's deadline, a little on a
+// thread that polls, not at all on the I/O thread or in a listener
+// (internal::SendWait) — then sends (flow.cc: send_data).
 absl::Status ZmqClient::publish(const internal::EnvelopePtr& envelope) {
   char head[zmq_wire::kMaxTopicBytes + zmq_wire::kMaxHeaderBytes];
   const std::size_t topic_size = zmq_wire::write_topic(head, *envelope);
+  const std::string_view topic(head, topic_size);
   const auto body = envelope->body().bytes();
+  internal::SendWait* const send = internal::t_send_wait;
+  const bool may_wait =
+      !on_io_thread() && (send == nullptr || send->limit != internal::SendWait::Limit::never);
+  if (may_wait && any_held_.load(std::memory_order_acquire)) {
+    if (absl::Status held = wait_while_held(topic, send); !held.ok()) return held;
+  }
+  // Senders that may wait go one at a time (a wait for the broker keeps
+  // their order); the others never wait for them.
+  std::unique_lock order(order_mu_, std::defer_lock);
+  if (may_wait) order.lock();
   std::lock_guard lock(pub_mu_);
   if (!pub_) return absl::UnavailableError("herald zmq: not connected to the broker");
-  const std::uint64_t seq = outgoing_seqs_.next(std::string_view(head, topic_size));
+  const std::uint64_t seq = outgoing_seqs_.next(topic);
   const std::size_t head_size =
       topic_size + zmq_wire::write_header(head + topic_size, *envelope, seq);
   // One frame: the topic, the header, then the body (one allocation inside
@@ -26,22 +41,27 @@ absl::Status ZmqClient::publish(const internal::EnvelopePtr& envelope) {
   std::memcpy(message.data(), head, head_size);
   std::memcpy(static_cast<char*>(message.data()) + head_size, body.data(), body.size());
   try {
-    pub_->send(message, zmq::send_flags::dontwait);
+    return send_data(message, topic, send, may_wait);
   } catch (const zmq::error_t& e) {
     return absl::UnavailableError(cat("herald zmq: send failed: ", e.what()));
   }
-  return absl::OkStatus();
 }
 
 void ZmqClient::read_data() {
   auto events = events_.lock();  // keeps the connection alive while its listeners run
+  // At most kReadSlice at a time (listeners run here with Dispatch::immediate):
+  // the control socket's pings and the hold notices are served in between.
+  const Clock::time_point until = Clock::now() + kReadSlice;
   for (int i = 0; i < 4096 && sub_; ++i) {
+    if ((i & 15) == 15 && Clock::now() > until) return;
     // (Probes travel behind the data: while one is awaited, keep reading;
     // the inbox takes the surplus as overfill rather than stall a join.)
     if (events && syncs_.empty() && !events->ready_for_more()) {
       backpressured_ = true;
+      if (paused_since_ == Clock::time_point{}) paused_since_ = Clock::now();
       return;
     }
+    paused_since_ = {};
     if (!sub_->recv(frame_, zmq::recv_flags::dontwait)) return;
     // Exactly one frame: topic, header and body. (The parts of a message
     // arrive together, so draining the rest of a multipart one never waits.)

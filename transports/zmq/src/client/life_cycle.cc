@@ -62,7 +62,7 @@ void ZmqClient::run() {
 }
 
 void ZmqClient::loop_once() {
-  zmq::pollitem_t items[4];
+  zmq::pollitem_t items[5];
   std::size_t count = 0;
   items[count++] = {nullptr, wake_fd_, ZMQ_POLLIN, 0};
   // While the connection's inbox is full, data stays in ZeroMQ's queue
@@ -72,6 +72,7 @@ void ZmqClient::loop_once() {
   if (dealer_) items[count++] = {dealer_->handle(), 0, ZMQ_POLLIN, 0};
   if (data_wanted) items[count++] = {sub_->handle(), 0, ZMQ_POLLIN, 0};
   if (monitor_) items[count++] = {monitor_->handle(), 0, ZMQ_POLLIN, 0};
+  if (notices_) items[count++] = {notices_->handle(), 0, ZMQ_POLLIN, 0};
   auto timeout = syncs_.empty() && !backpressured_ ? 50ms : kProbeInterval;
   zmq::poll(items, count, std::chrono::milliseconds(timeout));
   if (!io_thread_.keep_running()) return;
@@ -83,6 +84,8 @@ void ZmqClient::loop_once() {
   const bool dealer_ready = dealer_ && (items[i++].revents & ZMQ_POLLIN);
   const bool sub_ready = data_wanted ? (items[i++].revents & ZMQ_POLLIN) != 0 : backpressured_;
   const bool monitor_ready = monitor_ && (items[i++].revents & ZMQ_POLLIN);
+  const bool notices_ready = notices_ && (items[i++].revents & ZMQ_POLLIN);
+  if (notices_ready) read_notices();
   if (monitor_ready) read_monitor();
   if (dealer_ready && dealer_) read_control();
   backpressured_ = false;
@@ -106,10 +109,20 @@ void ZmqClient::timers() {
         if (now - sync.last_sent >= kProbeInterval) send_probe(sync);
       }
       ping_if_due(now);
-      if (now - last_heard_ > kSilenceLimit) lose("the broker stopped answering pings");
+      if (now - last_heard_ > kSilenceLimit) {
+        lose("the broker stopped answering pings");
+      } else if (stalled(now)) {
+        cut_stalled();
+      }
       break;
     case Phase::backoff:
+      // Cut as a slow consumer: back once the inbox has room.
+      if (cut_for_stall_) {
+        auto events = events_.lock();
+        if (events && !events->ready_for_more()) break;
+      }
       if (now >= next_attempt_) {
+        cut_for_stall_ = false;
         const int attempt = backoff_.begin_attempt();
         if (auto events = events_.lock()) events->transport_reconnect_attempt(attempt);
         if (!io_thread_.stop_requested()) connect_attempt();
@@ -163,10 +176,22 @@ bool ZmqClient::data_sockets_wait_for_welcome() const {
 
 void ZmqClient::connect_data_sockets() {
   const std::string host = cat("tcp://", url_.host, ":");
+  // A receiver that blocks subscribes at P+2, where the broker keeps what
+  // does not fit its window (and holds the senders); one that drops, at P+3.
+  const bool blocks = options_.overflow == Overflow::block;
   sub_ = make_socket(zmq::socket_type::sub);
-  sub_->connect(cat(host, url_.port + zmq_wire::kSubscribePortOffset));
+  if (blocks) sub_->set(zmq::sockopt::rcvhwm, kReceiveWindow);
+  sub_->connect(cat(
+      host, url_.port + (blocks ? zmq_wire::kSubscribePortOffset : zmq_wire::kLossyPortOffset)));
+  notices_ = make_socket(zmq::socket_type::sub);
+  notices_->set(zmq::sockopt::subscribe, zmq_wire::kHoldTopic);
+  notices_->connect(cat(host, url_.port + zmq_wire::kLossyPortOffset));
   std::lock_guard lock(pub_mu_);
   pub_ = make_socket(zmq::socket_type::pub);
+  pub_->set(zmq::sockopt::sndhwm, kSendWindow);
+  // Past its high-water mark (the broker reads nothing: what waits there
+  // reached max_held_bytes) a send is refused rather than dropped: send_data.
+  pub_->set(zmq::sockopt::xpub_nodrop, 1);
   pub_->connect(cat(host, url_.port + zmq_wire::kPublishPortOffset));
 }
 
@@ -175,6 +200,9 @@ void ZmqClient::teardown() {
   monitor_.reset();
   dealer_.reset();
   sub_.reset();
+  notices_.reset();
+  paused_since_ = {};
+  clear_holds();
   std::lock_guard lock(pub_mu_);
   pub_.reset();
 }

@@ -37,8 +37,10 @@ void ZmqClient::sync(std::shared_ptr<PendingRequest> pending, std::function<void
 
 void ZmqClient::send_probe(Sync& sync) {
   sync.last_sent = Clock::now();
-  std::lock_guard lock(pub_mu_);
-  if (!pub_) return;
+  // (A sender may hold the PUB while the broker reads nothing: the probe
+  // goes again at the next kProbeInterval.)
+  std::unique_lock lock(pub_mu_, std::try_to_lock);
+  if (!lock.owns_lock() || !pub_) return;
   char message[zmq_wire::kMaxProbeTopicBytes + zmq_wire::kMaxHeaderBytes + 1];
   std::memcpy(message, sync.topic.data(), sync.topic.size());
   std::size_t size = sync.topic.size();

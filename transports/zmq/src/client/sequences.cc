@@ -16,6 +16,10 @@ std::uint64_t OutgoingSequences::next(std::string_view topic) {
   return ++seq->second;
 }
 
+void OutgoingSequences::take_back(std::string_view topic) {
+  if (auto seq = last_.find(topic); seq != last_.end() && seq->second > 0) --seq->second;
+}
+
 std::uint64_t IncomingSequences::track(std::string_view sender, std::string_view topic,
                                        std::uint64_t seq) {
   char key_buffer[internal::kMaxNameBytes + 1 + zmq_wire::kMaxTopicBytes];

@@ -19,6 +19,8 @@ inline constexpr std::size_t kMaxTrackedSenders = 65'536;
 class OutgoingSequences {
  public:
   std::uint64_t next(std::string_view topic);
+  // The number next() gave last on `topic` was not used: it is given again.
+  void take_back(std::string_view topic);
 
  private:
   internal::NameMap<std::uint64_t> last_;

@@ -44,6 +44,7 @@ void ZmqClient::resume_input() { wake(); }
 void ZmqClient::add_stats(Stats& stats) const {
   stats.dropped_malformed += malformed_.load(std::memory_order_relaxed);
   stats.lost_in_transit += lost_.load(std::memory_order_relaxed);
+  stats.cut_slow_consumer += cut_slow_consumer_.load(std::memory_order_relaxed);
 }
 
 void ZmqClient::wake() {
@@ -93,7 +94,13 @@ void ZmqClient::run_one(Queued q) {
       sync(pending, [this, channel = q.channel, echo = q.echo, pending] {
         send_request(Request::join, channel, echo, pending,
                      [this, pending](const zmq_wire::Control& reply) {
-                       complete_request(pending, reply_status(reply));
+                       absl::Status status = reply_status(reply);
+                       if (!status.ok()) return complete_request(pending, status);
+                       // The broker published our channel:join before it
+                       // replied, but on the data path: a probe sent now
+                       // comes back behind it, so join() returns once the
+                       // event is here (as on mem:// and ws://).
+                       sync(pending, [this, pending] { complete_request(pending, {}); });
                      });
       });
       break;
@@ -171,7 +178,7 @@ void ZmqClient::fail_requests(const absl::Status& status) {
 absl::StatusOr<std::unique_ptr<internal::Transport>> make_transport(
     const internal::Url& url, const Options& options,
     std::weak_ptr<internal::TransportEvents> events) {
-  if (url.port < 0 || url.port > 65533) {
+  if (url.port < 0 || url.port > 65532) {
     return absl::InvalidArgumentError(cat("herald: zmq URL \"", url.text,
                                           "\" needs the broker's control port (zmq://HOST:PORT)"));
   }

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -47,6 +48,13 @@ inline constexpr auto kProbeInterval = 5ms;    // a probe is sent again until it
 inline constexpr auto kFlushOnClose = 1000ms;  // close(): what was sent gets this long to leave
 inline constexpr auto kPingInterval = 1000ms;  // at most; a third of the broker's session timeout
 inline constexpr auto kSilenceLimit = 3500ms;  // no word from the broker: it is gone
+// What a receiver that blocks lets wait in its SUB (the broker keeps the
+// rest), and what a sender lets wait in its PUB (past it, send_data waits for
+// room): small, so that a hold notice reaches a sender that is not far ahead.
+inline constexpr int kReceiveWindow = 256;
+inline constexpr int kSendWindow = 256;
+// The longest the I/O thread reads data before it serves its other sockets.
+inline constexpr auto kReadSlice = 20ms;
 
 class ZmqClient final : public network::NetworkClient,
                         public std::enable_shared_from_this<ZmqClient> {
@@ -141,6 +149,17 @@ class ZmqClient final : public network::NetworkClient,
   bool data_sockets_wait_for_welcome() const;
   void connect_data_sockets();
 
+  // flow.cc: the broker's hold notices, the waits they make senders do, and
+  // the cut of a receiver that stalled
+  void read_notices();
+  void set_holds(std::vector<std::string> topics);
+  void clear_holds();
+  absl::Status wait_while_held(std::string_view topic, internal::SendWait* send);
+  absl::Status send_data(zmq::message_t& message, std::string_view topic, internal::SendWait* send,
+                         bool may_wait);
+  bool stalled(Clock::time_point now) const;
+  void cut_stalled();
+
   // data_path.cc
   void read_data();
   void subscribe(const std::string& channel);
@@ -159,9 +178,18 @@ class ZmqClient final : public network::NetworkClient,
   std::mutex queue_mu_;
   std::deque<Queued> queue_;
 
+  std::mutex order_mu_;  // senders that may wait, one at a time: a wait keeps their order
   std::mutex pub_mu_;
   std::unique_ptr<zmq::socket_t> pub_;
   OutgoingSequences outgoing_seqs_;  // under pub_mu_
+
+  // The topics the broker holds (its last notice, sorted) until the lease ends.
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  std::vector<std::string> held_;
+  Clock::time_point hold_expires_;
+  std::atomic<bool> any_held_{false};
+  std::atomic<std::uint64_t> cut_slow_consumer_{0};
 
   std::atomic<std::size_t> max_message_bytes_;
   std::atomic<std::uint64_t> malformed_{0};
@@ -171,6 +199,10 @@ class ZmqClient final : public network::NetworkClient,
   Phase phase_ = Phase::hello;
   std::unique_ptr<zmq::socket_t> dealer_;
   std::unique_ptr<zmq::socket_t> sub_;
+  std::unique_ptr<zmq::socket_t> notices_;      // the hold notices, read even while sub_ waits
+  std::chrono::milliseconds stall_timeout_{0};  // the welcome's; 0: never cut ourselves
+  Clock::time_point paused_since_{};            // the inbox full, nothing taken since
+  bool cut_for_stall_ = false;                  // reconnect once the inbox has room
   std::unique_ptr<zmq::socket_t> monitor_;
   std::string monitor_endpoint_;
   std::uint64_t next_req_ = 1;

@@ -34,6 +34,7 @@ enum class Command : std::uint8_t {
   stats,    // also the broker's reply to it
   ping,
   bye,
+  stalled,  // a bye from a client that cut itself as a slow consumer
   // broker → client
   welcome,
   refused,
@@ -52,6 +53,8 @@ struct Welcome {
   std::uint64_t publish_port = 0;    // P+1
   std::uint64_t subscribe_port = 0;  // P+2
   std::uint64_t session_timeout_ms = 0;
+  // The broker's stall timeout (0: not sent, as by a broker before flow control).
+  std::uint64_t stall_timeout_ms = 0;
 };
 
 // What the stats reply counts (ZmqBrokerStats has the meanings).
@@ -68,6 +71,10 @@ struct BrokerCounts {
   std::uint64_t refused_profiles = 0;
   std::uint64_t forged_dropped = 0;
   std::uint64_t malformed_dropped = 0;
+  std::uint64_t messages_waited = 0;
+  std::uint64_t holds = 0;
+  std::uint64_t dropped_stalled = 0;
+  std::uint64_t closed_stalled = 0;
 };
 
 // One member in a members reply; `profile` is one msgpack value (empty: nil).

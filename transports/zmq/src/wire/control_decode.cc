@@ -92,14 +92,21 @@ bool is_array(std::string_view bytes) {
   return (b & 0xf0) == 0x90 || b == 0xdc || b == 0xdd;
 }
 
-// A fixmap of counters (str → uint); counters this side does not know (from
-// a newer broker) are skipped.
+// A map of counters (str → uint; a fixmap, or a map16 past 15); counters
+// this side does not know (from a newer broker) are skipped.
 absl::Status parse_stats_map(std::string_view map, BrokerCounts& counts) {
-  if (map.empty() || (static_cast<std::uint8_t>(map[0]) & 0xf0) != 0x80) {
-    return bad("stats: expected a map of at most 15 counters");
+  const auto b = map.empty() ? 0 : static_cast<std::uint8_t>(map[0]);
+  int n = 0;
+  std::size_t header = 1;
+  if ((b & 0xf0) == 0x80) {
+    n = b & 0x0f;
+  } else if (b == 0xde && map.size() >= 3) {
+    n = (static_cast<std::uint8_t>(map[1]) << 8) | static_cast<std::uint8_t>(map[2]);
+    header = 3;
+  } else {
+    return bad("stats: expected a map of counters");
   }
-  const int n = static_cast<std::uint8_t>(map[0]) & 0x0f;
-  MsgpackIn in(map.substr(1));
+  MsgpackIn in(map.substr(header));
   for (int i = 0; i < n; ++i) {
     std::string_view key;
     std::uint64_t value = 0;
@@ -142,7 +149,7 @@ absl::Status parse_signal(MsgpackIn& in, std::uint32_t n, const Control& c) {
 absl::Status parse_request(std::string_view payload, Control& c) {
   static constexpr Command kAccepted[] = {Command::hello,   Command::join,    Command::leave,
                                           Command::profile, Command::members, Command::stats,
-                                          Command::ping,    Command::bye};
+                                          Command::ping,    Command::bye,     Command::stalled};
   MsgpackIn in(payload);
   std::uint32_t n = 0;
   if (absl::Status s = parse_name(in, n, kAccepted, c); !s.ok()) return s;
@@ -183,11 +190,12 @@ absl::Status parse_reply(std::string_view payload, Control& c) {
   switch (c.command) {
     case Command::welcome: {
       Welcome& w = c.welcome;
-      if (n != 6 || !in.uint(c.version) || !in.uint(w.max_message_bytes) ||
+      if ((n != 6 && n != 7) || !in.uint(c.version) || !in.uint(w.max_message_bytes) ||
           !in.uint(w.publish_port) || !in.uint(w.subscribe_port) ||
-          !in.uint(w.session_timeout_ms)) {
+          !in.uint(w.session_timeout_ms) || (n == 7 && !in.uint(w.stall_timeout_ms))) {
         return bad(
-            "welcome is [\"welcome\", 2, max_message_bytes, P+1, P+2, session_timeout_ms] (uints)");
+            "welcome is [\"welcome\", 2, max_message_bytes, P+1, P+2, session_timeout_ms, "
+            "stall_timeout_ms] (uints; the last one optional)");
       }
       c.has_version = true;
       return end(in, "welcome");

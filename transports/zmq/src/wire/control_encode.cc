@@ -97,12 +97,13 @@ std::string encode_signal(Command command) {
 }
 
 std::string encode_welcome(const Welcome& w) {
-  return encoded(Command::welcome, 6, [&](MsgpackOut& o) {
+  return encoded(Command::welcome, 7, [&](MsgpackOut& o) {
     o.uint(kVersion);
     o.uint(w.max_message_bytes);
     o.uint(w.publish_port);
     o.uint(w.subscribe_port);
     o.uint(w.session_timeout_ms);
+    o.uint(w.stall_timeout_ms);
   });
 }
 
@@ -138,7 +139,10 @@ std::string encode_members_reply(std::uint64_t req, std::span<const MemberEntry>
 std::string encode_stats_reply(std::uint64_t req, const BrokerCounts& counts) {
   return encoded(Command::stats, 3, [&](MsgpackOut& o) {
     o.uint(req);
-    o.byte(static_cast<std::uint8_t>(0x80 | kCounters.size()));  // fixmap
+    static_assert(kCounters.size() > 15 && kCounters.size() <= 0xffff);
+    o.byte(0xde);  // map16
+    o.byte(0);
+    o.byte(static_cast<std::uint8_t>(kCounters.size()));
     for (const auto& [name, field] : kCounters) {
       o.str(name);
       o.uint(counts.*field);

@@ -12,7 +12,7 @@
 
 namespace herald::zmq_wire::control_tables {
 
-inline constexpr std::array<std::pair<Command, std::string_view>, 14> kNames = {{
+inline constexpr std::array<std::pair<Command, std::string_view>, 15> kNames = {{
     {Command::hello, "hello"},
     {Command::join, "join"},
     {Command::leave, "leave"},
@@ -21,6 +21,7 @@ inline constexpr std::array<std::pair<Command, std::string_view>, 14> kNames = {
     {Command::stats, "stats"},
     {Command::ping, "ping"},
     {Command::bye, "bye"},
+    {Command::stalled, "stalled"},
     {Command::welcome, "welcome"},
     {Command::refused, "refused"},
     {Command::ok, "ok"},
@@ -30,7 +31,7 @@ inline constexpr std::array<std::pair<Command, std::string_view>, 14> kNames = {
 }};
 
 // The stats reply's counters, by name, in the order they are sent.
-inline constexpr std::array<std::pair<std::string_view, std::uint64_t BrokerCounts::*>, 12>
+inline constexpr std::array<std::pair<std::string_view, std::uint64_t BrokerCounts::*>, 16>
     kCounters = {{
         {"sessions", &BrokerCounts::sessions},
         {"channels", &BrokerCounts::channels},
@@ -44,6 +45,10 @@ inline constexpr std::array<std::pair<std::string_view, std::uint64_t BrokerCoun
         {"refused_profiles", &BrokerCounts::refused_profiles},
         {"forged_dropped", &BrokerCounts::forged_dropped},
         {"malformed_dropped", &BrokerCounts::malformed_dropped},
+        {"messages_waited", &BrokerCounts::messages_waited},
+        {"holds", &BrokerCounts::holds},
+        {"dropped_stalled", &BrokerCounts::dropped_stalled},
+        {"closed_stalled", &BrokerCounts::closed_stalled},
     }};
 
 inline constexpr auto kMaxCode = static_cast<std::uint64_t>(absl::StatusCode::kUnauthenticated);

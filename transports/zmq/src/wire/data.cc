@@ -1,5 +1,6 @@
 #include "data.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "herald/internal/names.hpp"
@@ -155,6 +156,48 @@ absl::StatusOr<Decoded> decode(std::string_view frame, std::size_t max_body_byte
   if (!m.ok()) return m.status();
   out.envelope = internal::Envelope::make(kind, channel, event, sender, *std::move(m), echo);
   return out;
+}
+
+}  // namespace herald::zmq_wire
+
+namespace herald::zmq_wire {
+
+// The topics travel without their closing 0xFF: each is then a UTF-8 str
+// ("c" + channel, or "b" for the broadcast).
+std::string encode_hold_notice(const std::vector<std::string_view>& topics) {
+  std::string out(kHoldTopic);
+  network::MsgpackOut o(out);
+  const std::size_t n = std::min(topics.size(), kMaxHeldTopicsPerNotice);
+  o.array(static_cast<std::uint32_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string_view t = topics[i];
+    if (!t.empty() && t.back() == kTopicEnd) t.remove_suffix(1);
+    o.str(t);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> decode_hold_notice(std::string_view frame) {
+  if (!frame.starts_with(kHoldTopic)) return bad("a hold notice travels on the hold topic");
+  network::MsgpackIn in(frame.substr(kHoldTopic.size()));
+  std::uint32_t n = 0;
+  if (!in.array_header(n) || n > kMaxHeldTopicsPerNotice) {
+    return bad("a hold notice is an array of at most 4096 topics");
+  }
+  std::vector<std::string> topics;
+  topics.reserve(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::string_view t;
+    if (!in.str(t) || t.empty() || t.size() > kMaxTopicBytes - 1 ||
+        t.find(kTopicEnd) != std::string_view::npos || (t.front() != 'c' && t != "b")) {
+      return bad("a held topic is a str: \"c\" + channel, or \"b\"");
+    }
+    std::string topic(t);
+    topic.push_back(kTopicEnd);
+    topics.push_back(std::move(topic));
+  }
+  if (!in.at_end()) return bad("trailing bytes after a hold notice");
+  return topics;
 }
 
 }  // namespace herald::zmq_wire

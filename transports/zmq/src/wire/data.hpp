@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "herald/internal/envelope.hpp"
@@ -29,6 +30,19 @@ inline constexpr std::uint8_t kProbeKind = 5;
 // publishers connect to P+1 (XSUB), subscribers to P+2 (XPUB).
 inline constexpr int kPublishPortOffset = 1;
 inline constexpr int kSubscribePortOffset = 2;
+// P+3 (XPUB, lossy): receivers with Overflow::drop_newest / drop_oldest, and
+// every client's hold notices (docs/PROTOCOL.md, "zmq://", "Flow control").
+inline constexpr int kLossyPortOffset = 3;
+
+// Hold notices: the broker's list of the topics it holds (a receiver of
+// theirs is full), on this topic of the lossy port. Publishers may not use it.
+inline constexpr std::string_view kHoldTopic = "h\xff";
+// A notice holds its topics for this long; the broker repeats it sooner.
+inline constexpr int kHoldLeaseMs = 500;
+inline constexpr int kHoldRepeatMs = 100;
+// At most this many topics in one notice (the rest are held all the same:
+// a sender to them waits at the broker's XSUB once its budget is spent).
+inline constexpr std::size_t kMaxHeldTopicsPerNotice = 4096;
 
 // Largest topic of a message (channel of 255 bytes) and header (three names
 // of 255 bytes).
@@ -73,5 +87,10 @@ struct Decoded {
 // Validates everything a peer sent (topic, header fields, names, body limit,
 // topic agreeing with the header); kInvalidArgument saying what was wrong.
 absl::StatusOr<Decoded> decode(std::string_view frame, std::size_t max_body_bytes);
+
+// A hold notice: kHoldTopic, then msgpack [topic (bin), ...].
+std::string encode_hold_notice(const std::vector<std::string_view>& topics);
+// The topics of a hold notice; kInvalidArgument saying what was wrong.
+absl::StatusOr<std::vector<std::string>> decode_hold_notice(std::string_view frame);
 
 }  // namespace herald::zmq_wire

@@ -8,9 +8,14 @@
 //
 //   P     control   ROUTER  (clients: DEALER)
 //   P+1   publish   XSUB    (clients: PUB)
-//   P+2   subscribe XPUB    (clients: SUB)
+//   P+2   subscribe XPUB    (clients: SUB; Overflow::block receivers)
+//   P+3   lossy     XPUB    (clients: SUB; drop_* receivers, and hold notices)
 //
-// Port 0 picks a free P such that P+1 and P+2 are free too; port() tells it.
+// Port 0 picks a free P such that P+1 to P+3 are free too; port() tells it.
+//
+// Flow control: a message for a receiver whose queue is full waits at the
+// broker, in its channel's order, and the channel's senders are told to wait
+// (docs/PROTOCOL.md, "zmq://", "Flow control"; docs/flow-control.md).
 // With a session secret, all three sockets authenticate peers with ZeroMQ's
 // own ZAP (PLAIN mechanism, the password being an HS256 JWT — see
 // session_token.hpp), so a raw ZeroMQ socket without a valid token can
@@ -57,13 +62,24 @@ struct ZmqBrokerOptions {
   std::size_t max_memberships = 1'000'000;    // (session, channel) pairs, all sessions
   std::size_t max_profile_bytes = 256 << 20;  // profiles held, all sessions
 
-  // Messages queued for one subscriber (the XPUB's send high-water mark).
-  // libzmq bounds that queue in messages, not bytes: its worst case is
-  // subscriber_high_water_mark × (max_message_bytes + 64 KiB) per subscriber
-  // that reads nothing (10,000 × 4 KiB messages ≈ 40 MB; of 1 MiB bodies,
-  // ≈ 10 GiB). Past it, messages to that subscriber are dropped and its
-  // client counts the gap (Stats::lost_in_transit).
+  // Messages queued for one subscriber (the XPUB's send high-water mark;
+  // for receivers with Overflow::block at most 1024, past which their
+  // channels wait at the broker). libzmq bounds that queue in messages, not
+  // bytes: its worst case is subscriber_high_water_mark × (max_message_bytes
+  // + 64 KiB) per subscriber that reads nothing (10,000 × 4 KiB messages ≈
+  // 40 MB; of 1 MiB bodies, ≈ 10 GiB). Past it, messages to a dropping
+  // subscriber are dropped and its client counts the gap
+  // (Stats::lost_in_transit).
   int subscriber_high_water_mark = 10'000;
+
+  // A receiver that takes nothing for this long while messages for it wait
+  // is stalled: a herald client cuts itself as a slow consumer (and reconnects
+  // when its inbox has room), and its channels' messages go to the others
+  // without waiting for it from then on (ZmqBrokerStats::dropped_stalled).
+  std::chrono::milliseconds stall_timeout{10'000};
+  // What may wait at the broker for full receivers, all channels together;
+  // past it the broker stops reading publishers until some drained.
+  std::size_t max_held_bytes = 64 << 20;
 
   // Non-empty: the broker's CURVE secret key (40 characters of Z85, as
   // `herald keygen` writes). All three sockets are then CURVE servers:
@@ -97,6 +113,15 @@ struct ZmqBrokerStats {
   // Data messages from publishers dropped as malformed: more than one frame,
   // or no topic (a 0xFF within the first 279 bytes).
   std::uint64_t malformed_dropped = 0;
+  // Flow control: messages that waited at the broker for a full receiver;
+  // channels held (their senders told to wait), each time one was; the bytes
+  // waiting now; messages sent on past a stalled receiver (it missed them);
+  // clients that cut themselves as stalled.
+  std::uint64_t messages_waited = 0;
+  std::uint64_t holds = 0;
+  std::size_t held_bytes = 0;
+  std::uint64_t dropped_stalled = 0;
+  std::uint64_t closed_stalled = 0;
 };
 
 // A CURVE keypair, each key 40 characters of Z85: the broker keeps the

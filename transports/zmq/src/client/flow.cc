@@ -1,0 +1,170 @@
+// ZmqClient's part in flow control (docs/PROTOCOL.md, "zmq://", "Flow
+// control"): the broker's hold notices (read on their own SUB, so that a
+// full inbox never hides them), the waits they make this client's senders
+// do, the wait for a broker that reads nothing, and the cut of a receiver
+// that took nothing for the broker's stall timeout.
+#include <algorithm>
+#include <thread>
+
+#include "client/zmq_client.hpp"
+#include "herald/internal/text.hpp"
+
+namespace herald::zmq_transport {
+
+using internal::cat;
+
+namespace {
+
+// How a sender looks again while its PUB is full: at once a few times (its
+// I/O thread empties it in microseconds), then every 50 µs, then every ms.
+void pause(int attempt) {
+  if (attempt < 16) {
+    std::this_thread::yield();
+  } else {
+    std::this_thread::sleep_for(attempt < 1000 ? std::chrono::microseconds(50)
+                                               : std::chrono::microseconds(1000));
+  }
+}
+
+// What a thread that may not wait (a listener, the I/O thread) gives a full
+// PUB before it sends lossily.
+constexpr auto kMayNotWaitLimit = 1ms;
+
+}  // namespace
+
+void ZmqClient::read_notices() {
+  zmq::message_t m;
+  for (int i = 0; i < 64 && notices_ && notices_->recv(m, zmq::recv_flags::dontwait); ++i) {
+    if (m.more()) {
+      while (m.more() && notices_->recv(m, zmq::recv_flags::none)) {
+      }
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    absl::StatusOr<std::vector<std::string>> topics =
+        zmq_wire::decode_hold_notice(m.to_string_view());
+    if (!topics.ok()) {
+      malformed_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    set_holds(*std::move(topics));
+  }
+}
+
+void ZmqClient::set_holds(std::vector<std::string> topics) {
+  std::sort(topics.begin(), topics.end());
+  {
+    std::lock_guard lock(hold_mu_);
+    held_ = std::move(topics);
+    hold_expires_ = Clock::now() + std::chrono::milliseconds(zmq_wire::kHoldLeaseMs);
+    any_held_.store(!held_.empty(), std::memory_order_release);
+  }
+  hold_cv_.notify_all();
+}
+
+void ZmqClient::clear_holds() { set_holds({}); }
+
+absl::Status ZmqClient::wait_while_held(std::string_view topic, internal::SendWait* send) {
+  std::unique_lock lock(hold_mu_);
+  auto held = [&] {
+    return Clock::now() < hold_expires_ && std::binary_search(held_.begin(), held_.end(), topic);
+  };
+  if (!held()) return absl::OkStatus();
+  const Clock::time_point start = Clock::now();
+  Clock::time_point deadline = send ? send->deadline_at(start) : Clock::time_point::max();
+  const bool bounded = send && send->limit == internal::SendWait::Limit::bounded;
+  if (bounded) deadline = std::min(deadline, start + internal::kBoundedSendWait);
+  bool still = true;
+  while ((still = held()) && !io_thread_.stop_requested() && Clock::now() < deadline) {
+    hold_cv_.wait_until(lock, std::min(deadline, hold_expires_));
+  }
+  const auto waited = Clock::now() - start;
+  if (send) {
+    ++send->waits;
+    send->waited_ns += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
+  }
+  if (!still || bounded || io_thread_.stop_requested()) return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      cat("herald zmq: the broker held this channel's sends back for ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
+          " ms (a receiver with Overflow::block is full; Options::timeout); not sent"));
+}
+
+// Under pub_mu_. The PUB refuses (ZMQ_XPUB_NODROP) past kSendWindow
+// messages its I/O thread has not written yet: a burst, or a broker that
+// reads nothing from us (what waits there for full receivers reached
+// ZmqBrokerOptions::max_held_bytes). A sender that may wait looks again until
+// its deadline; one that may not looks again for at most kMayNotWaitLimit,
+// then sends lossily (the message is dropped, and its receivers count the gap).
+absl::Status ZmqClient::send_data(zmq::message_t& message, std::string_view topic,
+                                  internal::SendWait* send, bool may_wait) {
+  if (pub_->send(message, zmq::send_flags::dontwait)) return absl::OkStatus();
+  if (!may_wait) {
+    // Its I/O thread empties the PUB without us: a moment's wait is safe.
+    const Clock::time_point until = Clock::now() + kMayNotWaitLimit;
+    for (int attempt = 0; Clock::now() < until; ++attempt) {
+      pause(attempt);
+      if (pub_->send(message, zmq::send_flags::dontwait)) return absl::OkStatus();
+    }
+    pub_->set(zmq::sockopt::xpub_nodrop, 0);
+    (void)pub_->send(message, zmq::send_flags::dontwait);
+    pub_->set(zmq::sockopt::xpub_nodrop, 1);
+    return absl::OkStatus();
+  }
+  const Clock::time_point start = Clock::now();
+  Clock::time_point deadline = send ? send->deadline_at(start) : Clock::time_point::max();
+  const bool bounded = send && send->limit == internal::SendWait::Limit::bounded;
+  if (bounded) deadline = std::min(deadline, start + internal::kBoundedSendWait);
+  bool sent = false;
+  for (int attempt = 0; !sent && Clock::now() < deadline && !io_thread_.stop_requested();
+       ++attempt) {
+    pause(attempt);
+    sent = pub_->send(message, zmq::send_flags::dontwait).has_value();
+  }
+  // A wait for the PUB's own window is its I/O thread's pace, not a hold;
+  // one that long is the broker reading nothing from us.
+  if (send && Clock::now() - start >= internal::kBoundedSendWait) {
+    ++send->waits;
+    send->waited_ns += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
+  }
+  if (sent) return absl::OkStatus();
+  if (bounded) {
+    pub_->set(zmq::sockopt::xpub_nodrop, 0);
+    (void)pub_->send(message, zmq::send_flags::dontwait);
+    pub_->set(zmq::sockopt::xpub_nodrop, 1);
+    return absl::OkStatus();
+  }
+  outgoing_seqs_.take_back(topic);
+  return absl::DeadlineExceededError(
+      cat("herald zmq: the broker read nothing from this connection for ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(),
+          " ms (what waits there for full receivers reached its max_held_bytes; "
+          "Options::timeout); not sent"));
+}
+
+// The inbox full, nothing taken for the broker's stall timeout, and data
+// waiting for us: we hold the broker's channels back.
+bool ZmqClient::stalled(Clock::time_point now) const {
+  if (stall_timeout_.count() == 0 || paused_since_ == Clock::time_point{} || !sub_) return false;
+  if (now - paused_since_ < stall_timeout_) return false;
+  return (sub_->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+}
+
+// Cut ourselves as the hub cuts a slow consumer: the broker is told (it
+// counts it and drops the session: our channels' members see us leave), the
+// connection is lost, and we come back once the inbox has room.
+void ZmqClient::cut_stalled() {
+  cut_slow_consumer_.fetch_add(1, std::memory_order_relaxed);
+  const auto ms = stall_timeout_.count();
+  if (dealer_) {
+    dealer_->set(zmq::sockopt::linger, 200);  // the word gets out before the socket closes
+    send_control(zmq_wire::encode_signal(zmq_wire::Command::stalled));
+  }
+  cut_for_stall_ = true;
+  lose(cat("slow consumer: the inbox took nothing for ", ms,
+           " ms while the broker had messages for it (ZmqBrokerOptions::stall_timeout)"));
+}
+
+}  // namespace herald::zmq_transport
