@@ -20,11 +20,18 @@ absl::Status ZmqClient::publish(const internal::EnvelopePtr& envelope) {
   const std::size_t topic_size = zmq_wire::write_topic(head, *envelope);
   const std::string_view topic(head, topic_size);
   const auto body = envelope->body().bytes();
+  // (A listener may destroy the connection meanwhile: this call keeps the
+  // client alive until it returns.)
+  const std::shared_ptr<ZmqClient> self = shared_from_this();
   internal::SendWait* const send = internal::t_send_wait;
   const bool may_wait =
       !on_io_thread() && (send == nullptr || send->limit != internal::SendWait::Limit::never);
   if (may_wait && any_held_.load(std::memory_order_acquire)) {
     if (absl::Status held = wait_while_held(topic, send); !held.ok()) return held;
+  }
+  const bool counted = body.size() >= kCountedBytes;
+  if (counted && may_wait && window_->bytes.load(std::memory_order_acquire) > kSendWindowBytes) {
+    if (absl::Status room = wait_for_window(send); !room.ok()) return room;
   }
   // Senders that may wait go one at a time (a wait for the broker keeps
   // their order); the others never wait for them.
@@ -37,7 +44,8 @@ absl::Status ZmqClient::publish(const internal::EnvelopePtr& envelope) {
       topic_size + zmq_wire::write_header(head + topic_size, *envelope, seq);
   // One frame: the topic, the header, then the body (one allocation inside
   // libzmq, none at all for the smallest messages).
-  zmq::message_t message(head_size + body.size());
+  zmq::message_t message =
+      counted ? counted_message(head_size + body.size()) : zmq::message_t(head_size + body.size());
   std::memcpy(message.data(), head, head_size);
   std::memcpy(static_cast<char*>(message.data()) + head_size, body.data(), body.size());
   try {

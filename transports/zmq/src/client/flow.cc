@@ -4,6 +4,7 @@
 // do, the wait for a broker that reads nothing, and the cut of a receiver
 // that took nothing for the broker's stall timeout.
 #include <algorithm>
+#include <new>
 #include <thread>
 
 #include "client/zmq_client.hpp"
@@ -18,19 +19,77 @@ namespace {
 // How a sender looks again while its PUB is full: at once a few times (its
 // I/O thread empties it in microseconds), then every 50 µs, then every ms.
 void pause(int attempt) {
-  if (attempt < 16) {
-    std::this_thread::yield();
-  } else {
-    std::this_thread::sleep_for(attempt < 1000 ? std::chrono::microseconds(50)
-                                               : std::chrono::microseconds(1000));
-  }
+  std::this_thread::sleep_for(attempt < 100 ? std::chrono::microseconds(100)
+                                            : std::chrono::microseconds(1000));
 }
 
-// What a thread that may not wait (a listener, the I/O thread) gives a full
-// PUB before it sends lossily.
-constexpr auto kMayNotWaitLimit = 1ms;
+// A counted message's buffer: this header, then the frame.
+struct CountedHeader {
+  std::shared_ptr<SendWindow> window;
+  std::size_t size;
+};
+
+// libzmq is done with a counted message (its I/O thread wrote it).
+void release_counted(void* data, void* hint) {
+  (void)data;
+  auto* header = static_cast<CountedHeader*>(hint);
+  SendWindow& w = *header->window;
+  const std::size_t before = w.bytes.fetch_sub(header->size, std::memory_order_acq_rel);
+  if (w.waiters.load(std::memory_order_acquire) > 0 && before - header->size <= kSendWindowBytes) {
+    std::lock_guard lock(w.mu);
+    w.cv.notify_all();
+  }
+  header->~CountedHeader();
+  ::operator delete(hint);
+}
+
+// What a thread that may not wait (a listener, the I/O thread: a flush of
+// what was buffered during an outage) gives a full PUB before it sends
+// lossily. Its I/O thread empties the PUB in microseconds while the broker
+// reads; the limit is for a broker that reads nothing (its budget spent,
+// maybe by this very connection's own full inbox).
+constexpr auto kMayNotWaitLimit = 1000ms;
 
 }  // namespace
+
+zmq::message_t ZmqClient::counted_message(std::size_t size) {
+  void* buffer = ::operator new(sizeof(CountedHeader) + size);
+  auto* header = new (buffer) CountedHeader{window_, size};
+  window_->bytes.fetch_add(size, std::memory_order_acq_rel);
+  return zmq::message_t(static_cast<char*>(buffer) + sizeof(CountedHeader), size, release_counted,
+                        header);
+}
+
+// Waits until the PUB's I/O thread wrote enough of what this connection
+// handed it (kSendWindowBytes) — its pace, or the broker's, held by TCP.
+absl::Status ZmqClient::wait_for_window(internal::SendWait* send) {
+  SendWindow& w = *window_;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point deadline = send ? send->deadline_at(start) : Clock::time_point::max();
+  const bool bounded = send && send->limit == internal::SendWait::Limit::bounded;
+  if (bounded) deadline = std::min(deadline, start + internal::kBoundedSendWait);
+  std::unique_lock lock(w.mu);
+  w.waiters.fetch_add(1, std::memory_order_acq_rel);
+  auto room = [&] { return w.bytes.load(std::memory_order_acquire) <= kSendWindowBytes; };
+  // (Looked at again every 10 ms: a release may slip between the check and the wait.)
+  while (!room() && !io_thread_.stop_requested() && Clock::now() < deadline) {
+    w.cv.wait_until(lock, std::min(deadline, Clock::now() + 10ms));
+  }
+  w.waiters.fetch_sub(1, std::memory_order_acq_rel);
+  const auto waited = Clock::now() - start;
+  // Its I/O thread's pace is not a hold; that long is the broker reading nothing.
+  if (send && waited >= internal::kBoundedSendWait) {
+    ++send->waits;
+    send->waited_ns += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
+  }
+  if (room() || bounded || io_thread_.stop_requested()) return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      cat("herald zmq: the broker read nothing from this connection for ",
+          std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
+          " ms (what waits there for full receivers reached its max_held_bytes; "
+          "Options::timeout); not sent"));
+}
 
 void ZmqClient::read_notices() {
   zmq::message_t m;
@@ -101,7 +160,7 @@ absl::Status ZmqClient::send_data(zmq::message_t& message, std::string_view topi
                                   internal::SendWait* send, bool may_wait) {
   if (pub_->send(message, zmq::send_flags::dontwait)) return absl::OkStatus();
   if (!may_wait) {
-    // Its I/O thread empties the PUB without us: a moment's wait is safe.
+    // libzmq's I/O thread empties the PUB without us: a bounded wait is safe.
     const Clock::time_point until = Clock::now() + kMayNotWaitLimit;
     for (int attempt = 0; Clock::now() < until; ++attempt) {
       pause(attempt);

@@ -49,10 +49,24 @@ inline constexpr auto kFlushOnClose = 1000ms;  // close(): what was sent gets th
 inline constexpr auto kPingInterval = 1000ms;  // at most; a third of the broker's session timeout
 inline constexpr auto kSilenceLimit = 3500ms;  // no word from the broker: it is gone
 // What a receiver that blocks lets wait in its SUB (the broker keeps the
-// rest), and what a sender lets wait in its PUB (past it, send_data waits for
-// room): small, so that a hold notice reaches a sender that is not far ahead.
+// rest), and what a sender lets wait in its PUB, in messages and in bytes
+// (past either, send_data waits for room): small, so that a hold notice
+// reaches a sender that is not far ahead.
 inline constexpr int kReceiveWindow = 256;
-inline constexpr int kSendWindow = 256;
+inline constexpr int kSendWindow = 4096;
+inline constexpr std::size_t kSendWindowBytes = 4 << 20;
+// Messages from this size on are counted in the byte window (they are handed
+// to libzmq without a copy, and it says when it is done with them).
+inline constexpr std::size_t kCountedBytes = 1024;
+
+// The bytes handed to the PUB that its I/O thread has not written yet. Shared
+// with libzmq's free callbacks, which may run after the client is gone.
+struct SendWindow {
+  std::atomic<std::size_t> bytes{0};
+  std::atomic<int> waiters{0};
+  std::mutex mu;
+  std::condition_variable cv;
+};
 // The longest the I/O thread reads data before it serves its other sockets.
 inline constexpr auto kReadSlice = 20ms;
 
@@ -157,6 +171,8 @@ class ZmqClient final : public network::NetworkClient,
   absl::Status wait_while_held(std::string_view topic, internal::SendWait* send);
   absl::Status send_data(zmq::message_t& message, std::string_view topic, internal::SendWait* send,
                          bool may_wait);
+  absl::Status wait_for_window(internal::SendWait* send);
+  zmq::message_t counted_message(std::size_t size);
   bool stalled(Clock::time_point now) const;
   void cut_stalled();
 
@@ -178,6 +194,7 @@ class ZmqClient final : public network::NetworkClient,
   std::mutex queue_mu_;
   std::deque<Queued> queue_;
 
+  const std::shared_ptr<SendWindow> window_ = std::make_shared<SendWindow>();
   std::mutex order_mu_;  // senders that may wait, one at a time: a wait keeps their order
   std::mutex pub_mu_;
   std::unique_ptr<zmq::socket_t> pub_;
