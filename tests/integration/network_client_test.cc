@@ -289,11 +289,16 @@ TEST_P(NetworkClient, DestroyedFromItsOwnListener) {
   auto watcher = connect(far->url());
   ASSERT_TRUE(rt->join("room").ok());
   std::atomic<bool> gone{false};
+  std::atomic<bool> sent{false};
   rt->on("die", [&](const Payload&) {
+    // (Its own broadcast may come back before broadcast() returns: wait for
+    // that, as a program that owns `rt` elsewhere must.)
+    while (!sent.load()) std::this_thread::yield();
     rt.reset();
     gone = true;
   });
   ASSERT_TRUE(rt->broadcast("die", 0).ok());
+  sent = true;
   ASSERT_TRUE(eventually([&] { return gone.load(); }));
   // It has left: the far side no longer counts it in its channel.
   ASSERT_TRUE(eventually([&] {
