@@ -197,24 +197,14 @@ TEST(WsHubUpgrade, FramesSentInTheSameWriteAsTheUpgradeAreRead) {
   ASSERT_NE(hub, nullptr);
   auto gateway = start_gateway(hub);
   ASSERT_NE(gateway, nullptr);
-  net::io_context ioc;
-  tcp::socket socket(ioc);
-  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"),
-                               static_cast<unsigned short>(gateway->port())));
   // One write: the upgrade, the hello and a join.
-  net::write(socket, net::buffer(upgrade_request("dGhlIHNhbXBsZSBub25jZQ==") +
-                                 masked_frame(hello_frame("early")) +
-                                 masked_frame(frame(kJoin, 1, "room", false))));
-  std::string response;
-  std::array<char, 4096> chunk;
-  std::function<void()> read_more = [&] {
-    socket.async_read_some(net::buffer(chunk), [&](beast::error_code ec, std::size_t n) {
-      response.append(chunk.data(), n);
-      if (!ec && frames_after_http(response).size() < 2) read_more();
-    });
-  };
-  read_more();
-  ioc.run_for(kWait);
+  std::optional<std::string> answer = tcp_exchange(
+      gateway->port(),
+      upgrade_request("dGhlIHNhbXBsZSBub25jZQ==") + masked_frame(hello_frame("early")) +
+          masked_frame(frame(kJoin, 1, "room", false)),
+      [](const std::string& response) { return frames_after_http(response).size() >= 2; });
+  ASSERT_TRUE(answer);
+  const std::string& response = *answer;
   ASSERT_EQ(response.rfind("HTTP/1.1 101", 0), 0u) << response;
   std::vector<Frame> frames = frames_after_http(response);
   ASSERT_EQ(frames.size(), 2u) << response;
