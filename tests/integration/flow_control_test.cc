@@ -386,9 +386,11 @@ TEST_P(FlowControl, AStoppedConsumerIsCutAfterTheStallAndNobodyElseLosesAnything
   }
   // The sender to its channel was held back (by the stalled one until it
   // was cut, and by its other receivers' pace), never past its timeout; the
-  // sender to the other channel never.
+  // sender to the other channel never by the stall. (Its own receivers'
+  // pace may hold it for moments on a loaded machine, as under TSan; a hold
+  // by the stalled one would last until its cut, kStall.)
   EXPECT_GT(to_a.sends_held, 0u);
-  EXPECT_EQ(to_b.sends_held, 0u);
+  EXPECT_LT(std::chrono::nanoseconds(to_b.send_held_ns), kStall / 3) << to_b.sends_held << " holds";
   EXPECT_EQ(to_b.send_timeouts + to_a.send_timeouts, 0u);
   // The stalled one was cut, and is told (mem://: at once; ws://: when it
   // reads again — its reading waited for its inbox); polling again, it
@@ -419,7 +421,12 @@ TEST_P(FlowControl, AStoppedConsumerIsCutAfterTheStallAndNobodyElseLosesAnything
 // kDeadlineExceeded while the receiver is stalled; the receiver misses that
 // message and counts it.
 TEST_P(FlowControl, ASendHeldPastItsTimeoutIsDeadlineExceeded) {
-  start(kStall);
+  // (Longer than kStall: over zmq:// the way to the stopped receiver takes
+  // some 80,000 of these small messages (TCP's buffers between the broker and
+  // it) before its sender is held, which under TSan takes over a second; the
+  // receiver must not be cut before it polls again.)
+  constexpr auto kLongStall = 5000ms;
+  start(kLongStall);
   auto stopped = connect(queued(10));
   join(*stopped, "t");
   stopped->poll();
@@ -443,7 +450,7 @@ TEST_P(FlowControl, ASendHeldPastItsTimeoutIsDeadlineExceeded) {
     timeouts = sender.stats().send_timeouts;
   }).join();
   EXPECT_TRUE(absl::IsDeadlineExceeded(last)) << last;
-  EXPECT_LT(took, kStall);  // it did not wait for the stall cut
+  EXPECT_LT(took, kLongStall);  // it did not wait for the stall cut
   EXPECT_EQ(timeouts, 1u);
   // What reached it and what it missed add up: the message that timed out
   // was dropped at its full inbox (mem://: counted there), or never left
@@ -487,17 +494,8 @@ TEST_P(FlowControl, DroppingConsumersNeverSlowTheSenderAndCountEveryDrop) {
   }
 }
 
-// Under ThreadSanitizer the zmq:// bursts collapse (a few thousand of 200,000
-// messages in 240 s, producers losing the broker): not diagnosed yet, so the
-// tsan preset runs them over mem:// and ws:// only; the default and asan
-// presets run all three (issue 10's note).
-#if defined(__SANITIZE_THREAD__)
-INSTANTIATE_TEST_SUITE_P(Transports, FlowControl, ::testing::Values("mem", "ws"),
-                         [](const auto& info) { return info.param; });
-#else
 INSTANTIATE_TEST_SUITE_P(Transports, FlowControl, ::testing::Values("mem", "zmq", "ws"),
                          [](const auto& info) { return info.param; });
-#endif
 
 }  // namespace
 }  // namespace herald

@@ -5,6 +5,7 @@
 // the encrypted hello, never in clear text, and a key that brought no valid
 // token cannot publish.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -188,7 +189,9 @@ TEST(ZmqCurve, TokensAndMessagesNeverTravelInClearText) {
 }
 
 TEST(ZmqCurve, KeygenMakesAKeyTheBrokerCommandServesWith) {
-  const std::string key_file = ::testing::TempDir() + testing::unique_name("herald-curve-key");
+  // (Named for this process: a run that failed midway leaves its file behind.)
+  const std::string key_file =
+      ::testing::TempDir() + testing::unique_name("herald-curve-key-" + std::to_string(::getpid()));
   testing::Process keygen({HERALD_CLI, "keygen", "--secret-out", key_file});
   std::optional<std::string> public_key = keygen.read_line(10s);
   ASSERT_TRUE(public_key.has_value());

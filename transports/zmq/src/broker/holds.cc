@@ -14,6 +14,13 @@ constexpr std::size_t kOverhead = 96;
 
 std::size_t cost(const zmq::message_t& m) { return m.size() + kOverhead; }
 
+// Sends to the receivers with room; the full ones do not get it.
+void send_lossily(zmq::socket_t& xpub, zmq::message_t& m) {
+  xpub.set(zmq::sockopt::xpub_nodrop, 0);
+  (void)xpub.send(m, zmq::send_flags::dontwait);
+  xpub.set(zmq::sockopt::xpub_nodrop, 1);
+}
+
 }  // namespace
 
 bool Holds::route(zmq::socket_t& xpub, std::string_view topic, zmq::message_t& message,
@@ -32,9 +39,7 @@ bool Holds::route(zmq::socket_t& xpub, std::string_view topic, zmq::message_t& m
   }
   if (!lossy_.empty() && lossy_.find(topic) != lossy_.end()) {
     // Stalled before: the receivers with room get it, the full one does not.
-    xpub.set(zmq::sockopt::xpub_nodrop, 0);
-    (void)xpub.send(message, zmq::send_flags::dontwait);
-    xpub.set(zmq::sockopt::xpub_nodrop, 1);
+    send_lossily(xpub, message);
     counters_.dropped_stalled.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
@@ -49,7 +54,10 @@ void Holds::keep(Queue& q, zmq::message_t& message) {
   q.bytes += c;
   bytes_ += c;
   q.messages.push_back(std::move(message));
-  if (!q.announced && held(q)) q.announced = true;
+  if (!q.announced && held(q)) {
+    q.announced = true;
+    held_changed_ = true;
+  }
   counters_.messages_waited.fetch_add(1, std::memory_order_relaxed);
   publish_bytes();
 }
@@ -82,6 +90,7 @@ std::size_t Holds::retry(zmq::socket_t& xpub, Clock::time_point now) {
       send_lossy(xpub, q);
     }
     if (q.messages.empty()) {
+      if (q.announced) held_changed_ = true;
       it = queues_.erase(it);
     } else {
       ++it;
@@ -92,11 +101,7 @@ std::size_t Holds::retry(zmq::socket_t& xpub, Clock::time_point now) {
 }
 
 void Holds::send_lossy(zmq::socket_t& xpub, Queue& q) {
-  xpub.set(zmq::sockopt::xpub_nodrop, 0);
-  for (zmq::message_t& m : q.messages) {
-    (void)xpub.send(m, zmq::send_flags::dontwait);
-  }
-  xpub.set(zmq::sockopt::xpub_nodrop, 1);
+  for (zmq::message_t& m : q.messages) send_lossily(xpub, m);
   counters_.dropped_stalled.fetch_add(q.messages.size(), std::memory_order_relaxed);
   bytes_ -= q.bytes;
   q.bytes = 0;
@@ -104,28 +109,27 @@ void Holds::send_lossy(zmq::socket_t& xpub, Queue& q) {
 }
 
 void Holds::announce(zmq::socket_t& notices, Clock::time_point now) {
-  if (announced_.empty() && queues_.empty()) return;
-  std::vector<std::string_view> held;
-  for (const auto& [topic, q] : queues_) {
-    if (q.announced) held.push_back(topic);
-  }
-  std::sort(held.begin(), held.end());
-  const bool changed = !std::equal(held.begin(), held.end(), announced_.begin(), announced_.end());
-  if (!changed &&
-      (held.empty() || now - last_notice_ < std::chrono::milliseconds(zmq_wire::kHoldRepeatMs))) {
-    return;
-  }
-  if (changed) {
-    for (std::string_view t : held) {
+  const bool repeat_due = !announced_.empty() &&
+                          now - last_notice_ >= std::chrono::milliseconds(zmq_wire::kHoldRepeatMs);
+  if (!held_changed_ && !repeat_due) return;
+  if (held_changed_) {
+    held_changed_ = false;
+    std::vector<std::string> held;
+    for (const auto& [topic, q] : queues_) {
+      if (q.announced) held.push_back(topic);
+    }
+    std::sort(held.begin(), held.end());
+    for (const std::string& t : held) {
       if (!std::binary_search(announced_.begin(), announced_.end(), t)) {
         counters_.holds.fetch_add(1, std::memory_order_relaxed);
       }
     }
+    announced_ = std::move(held);
   }
-  const std::string notice = zmq_wire::encode_hold_notice(held);
+  const std::vector<std::string_view> topics(announced_.begin(), announced_.end());
+  const std::string notice = zmq_wire::encode_hold_notice(topics);
   (void)notices.send(zmq::buffer(notice), zmq::send_flags::dontwait);
   last_notice_ = now;
-  announced_.assign(held.begin(), held.end());
 }
 
 void Holds::publish_bytes() { counters_.held_bytes.store(bytes_, std::memory_order_relaxed); }

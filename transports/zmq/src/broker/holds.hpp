@@ -86,6 +86,7 @@ class Holds {
   std::unordered_set<std::string, Hash, std::equal_to<>> lossy_;  // stalled topics
   std::size_t bytes_ = 0;
   std::vector<std::string> announced_;  // sorted
+  bool held_changed_ = false;           // a topic became held or was emptied since announced_
 
   Clock::time_point last_notice_;
 };

@@ -50,6 +50,40 @@ void release_counted(void* data, void* hint) {
 // maybe by this very connection's own full inbox).
 constexpr auto kMayNotWaitLimit = 1000ms;
 
+using Clock = std::chrono::steady_clock;
+
+// How long a sender may wait: its deadline, or kBoundedSendWait on a thread
+// that polls (internal::SendWait).
+struct WaitLimit {
+  Clock::time_point start = Clock::now();
+  Clock::time_point deadline;
+  bool bounded;
+
+  explicit WaitLimit(internal::SendWait* send)
+      : deadline(send ? send->deadline_at(start) : Clock::time_point::max()),
+        bounded(send && send->limit == internal::SendWait::Limit::bounded) {
+    if (bounded) deadline = std::min(deadline, start + internal::kBoundedSendWait);
+  }
+  std::chrono::milliseconds waited() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+  }
+  // Counts the wait in the sender's stats (only one of at least `counted`).
+  void count(internal::SendWait* send, Clock::duration counted = {}) const {
+    const auto waited = Clock::now() - start;
+    if (!send || waited < counted) return;
+    ++send->waits;
+    send->waited_ns += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
+  }
+};
+
+absl::Status broker_reads_nothing(std::chrono::milliseconds waited) {
+  return absl::DeadlineExceededError(
+      cat("herald zmq: the broker read nothing from this connection for ", waited.count(),
+          " ms (what waits there for full receivers reached its max_held_bytes; "
+          "Options::timeout); not sent"));
+}
+
 }  // namespace
 
 zmq::message_t ZmqClient::counted_message(std::size_t size) {
@@ -64,31 +98,19 @@ zmq::message_t ZmqClient::counted_message(std::size_t size) {
 // handed it (kSendWindowBytes) — its pace, or the broker's, held by TCP.
 absl::Status ZmqClient::wait_for_window(internal::SendWait* send) {
   SendWindow& w = *window_;
-  const Clock::time_point start = Clock::now();
-  Clock::time_point deadline = send ? send->deadline_at(start) : Clock::time_point::max();
-  const bool bounded = send && send->limit == internal::SendWait::Limit::bounded;
-  if (bounded) deadline = std::min(deadline, start + internal::kBoundedSendWait);
+  const WaitLimit limit(send);
   std::unique_lock lock(w.mu);
   w.waiters.fetch_add(1, std::memory_order_acq_rel);
   auto room = [&] { return w.bytes.load(std::memory_order_acquire) <= kSendWindowBytes; };
   // (Looked at again every 10 ms: a release may slip between the check and the wait.)
-  while (!room() && !io_thread_.stop_requested() && Clock::now() < deadline) {
-    w.cv.wait_until(lock, std::min(deadline, Clock::now() + 10ms));
+  while (!room() && !io_thread_.stop_requested() && Clock::now() < limit.deadline) {
+    w.cv.wait_until(lock, std::min(limit.deadline, Clock::now() + 10ms));
   }
   w.waiters.fetch_sub(1, std::memory_order_acq_rel);
-  const auto waited = Clock::now() - start;
   // Its I/O thread's pace is not a hold; that long is the broker reading nothing.
-  if (send && waited >= internal::kBoundedSendWait) {
-    ++send->waits;
-    send->waited_ns += static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
-  }
-  if (room() || bounded || io_thread_.stop_requested()) return absl::OkStatus();
-  return absl::DeadlineExceededError(
-      cat("herald zmq: the broker read nothing from this connection for ",
-          std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
-          " ms (what waits there for full receivers reached its max_held_bytes; "
-          "Options::timeout); not sent"));
+  limit.count(send, internal::kBoundedSendWait);
+  if (room() || limit.bounded || io_thread_.stop_requested()) return absl::OkStatus();
+  return broker_reads_nothing(limit.waited());
 }
 
 void ZmqClient::read_notices() {
@@ -129,24 +151,15 @@ absl::Status ZmqClient::wait_while_held(std::string_view topic, internal::SendWa
     return Clock::now() < hold_expires_ && std::binary_search(held_.begin(), held_.end(), topic);
   };
   if (!held()) return absl::OkStatus();
-  const Clock::time_point start = Clock::now();
-  Clock::time_point deadline = send ? send->deadline_at(start) : Clock::time_point::max();
-  const bool bounded = send && send->limit == internal::SendWait::Limit::bounded;
-  if (bounded) deadline = std::min(deadline, start + internal::kBoundedSendWait);
+  const WaitLimit limit(send);
   bool still = true;
-  while ((still = held()) && !io_thread_.stop_requested() && Clock::now() < deadline) {
-    hold_cv_.wait_until(lock, std::min(deadline, hold_expires_));
+  while ((still = held()) && !io_thread_.stop_requested() && Clock::now() < limit.deadline) {
+    hold_cv_.wait_until(lock, std::min(limit.deadline, hold_expires_));
   }
-  const auto waited = Clock::now() - start;
-  if (send) {
-    ++send->waits;
-    send->waited_ns += static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count());
-  }
-  if (!still || bounded || io_thread_.stop_requested()) return absl::OkStatus();
+  limit.count(send);
+  if (!still || limit.bounded || io_thread_.stop_requested()) return absl::OkStatus();
   return absl::DeadlineExceededError(
-      cat("herald zmq: the broker held this channel's sends back for ",
-          std::chrono::duration_cast<std::chrono::milliseconds>(waited).count(),
+      cat("herald zmq: the broker held this channel's sends back for ", limit.waited().count(),
           " ms (a receiver with Overflow::block is full; Options::timeout); not sent"));
 }
 
@@ -161,46 +174,39 @@ absl::Status ZmqClient::send_data(zmq::message_t& message, std::string_view topi
   if (pub_->send(message, zmq::send_flags::dontwait)) return absl::OkStatus();
   if (!may_wait) {
     // libzmq's I/O thread empties the PUB without us: a bounded wait is safe.
-    const Clock::time_point until = Clock::now() + kMayNotWaitLimit;
-    for (int attempt = 0; Clock::now() < until; ++attempt) {
-      pause(attempt);
-      if (pub_->send(message, zmq::send_flags::dontwait)) return absl::OkStatus();
-    }
-    pub_->set(zmq::sockopt::xpub_nodrop, 0);
-    (void)pub_->send(message, zmq::send_flags::dontwait);
-    pub_->set(zmq::sockopt::xpub_nodrop, 1);
+    if (!send_before(message, Clock::now() + kMayNotWaitLimit)) send_lossily(message);
     return absl::OkStatus();
   }
-  const Clock::time_point start = Clock::now();
-  Clock::time_point deadline = send ? send->deadline_at(start) : Clock::time_point::max();
-  const bool bounded = send && send->limit == internal::SendWait::Limit::bounded;
-  if (bounded) deadline = std::min(deadline, start + internal::kBoundedSendWait);
-  bool sent = false;
-  for (int attempt = 0; !sent && Clock::now() < deadline && !io_thread_.stop_requested();
-       ++attempt) {
-    pause(attempt);
-    sent = pub_->send(message, zmq::send_flags::dontwait).has_value();
-  }
+  const WaitLimit limit(send);
+  const bool sent = send_before(message, limit.deadline);
   // A wait for the PUB's own window is its I/O thread's pace, not a hold;
   // one that long is the broker reading nothing from us.
-  if (send && Clock::now() - start >= internal::kBoundedSendWait) {
-    ++send->waits;
-    send->waited_ns += static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count());
-  }
+  limit.count(send, internal::kBoundedSendWait);
   if (sent) return absl::OkStatus();
-  if (bounded) {
-    pub_->set(zmq::sockopt::xpub_nodrop, 0);
-    (void)pub_->send(message, zmq::send_flags::dontwait);
-    pub_->set(zmq::sockopt::xpub_nodrop, 1);
+  if (limit.bounded) {
+    send_lossily(message);
     return absl::OkStatus();
   }
   outgoing_seqs_.take_back(topic);
-  return absl::DeadlineExceededError(
-      cat("herald zmq: the broker read nothing from this connection for ",
-          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count(),
-          " ms (what waits there for full receivers reached its max_held_bytes; "
-          "Options::timeout); not sent"));
+  return broker_reads_nothing(limit.waited());
+}
+
+// Under pub_mu_: looks again, pausing in between, until the PUB takes the
+// message or `deadline` passes.
+bool ZmqClient::send_before(zmq::message_t& message, Clock::time_point deadline) {
+  for (int attempt = 0; Clock::now() < deadline && !io_thread_.stop_requested(); ++attempt) {
+    pause(attempt);
+    if (pub_->send(message, zmq::send_flags::dontwait)) return true;
+  }
+  return false;
+}
+
+// Under pub_mu_: past the PUB's window the message is dropped (the receivers
+// count the gap in its sequence).
+void ZmqClient::send_lossily(zmq::message_t& message) {
+  pub_->set(zmq::sockopt::xpub_nodrop, 0);
+  (void)pub_->send(message, zmq::send_flags::dontwait);
+  pub_->set(zmq::sockopt::xpub_nodrop, 1);
 }
 
 // The inbox full, nothing taken for the broker's stall timeout, and data
