@@ -35,7 +35,23 @@ options:
                                after half of it (default 30000)
   --max-write-queue-bytes N    per-connection write queue bound; past it the
                                connection is closed with 4002 (default 16777216)
+  --max-write-queue-frames N   the same bound in frames (default 65536)
   --max-connections N          default 10000
+  --max-channels-per-connection N
+                               channels one connection may be in (default 65536);
+                               a join past it is refused (reply 8)
+  --handshake-timeout-ms N     the WebSocket upgrade and the hello must be done
+                               within this (default 5000)
+  --stall-timeout-ms N         a receiver that takes nothing this long while it holds
+                               senders back is closed with 4002 (default 10000)
+  --max-total-membership-bytes N
+                               hub-wide budget: channel memberships of all
+                               connections, each its channel name + 256 bytes
+                               (default 268435456); a join past it gets reply 8
+  --max-total-profile-bytes N  and profiles (default 268435456): a hello past it
+                               gets error 8 and close 1013
+  --max-total-queued-bytes N   and write queues (default 1073741824): past it, a
+                               connection over its share is closed with 4002
   --tls-cert FILE              serve wss:// only (TLS 1.2+): the certificate chain
                                in FILE (PEM, leaf first)
   --tls-key FILE               its private key (PEM; default: in the --tls-cert file)
@@ -62,7 +78,10 @@ bool split_host_port(std::string text, std::string& host, int& port) {
 int run_hub(int argc, char** argv) {
   Args args = parse(argc, argv, 2,
                     {"ws", "session-secret", "max-message-bytes", "threads", "idle-timeout-ms",
-                     "max-write-queue-bytes", "max-connections", "tls-cert", "tls-key"});
+                     "max-write-queue-bytes", "max-write-queue-frames", "max-connections",
+                     "max-channels-per-connection", "handshake-timeout-ms", "stall-timeout-ms",
+                     "max-total-membership-bytes", "max-total-profile-bytes",
+                     "max-total-queued-bytes", "tls-cert", "tls-key"});
   if (args.values.count("help")) {
     std::cout << kHubUsage;
     return 0;
@@ -88,13 +107,23 @@ int run_hub(int argc, char** argv) {
   }
   auto numeric = [&args](const char* name, auto& field) { return positive(args, name, field); };
   long long idle_ms = options.idle_timeout.count();
+  long long handshake_ms = options.handshake_timeout.count();
+  long long stall_ms = hub_options.stall_timeout.count();
   if (!numeric("max-message-bytes", hub_options.max_message_bytes) ||
       !numeric("threads", options.threads) || !numeric("idle-timeout-ms", idle_ms) ||
       !numeric("max-write-queue-bytes", options.max_write_queue_bytes) ||
-      !numeric("max-connections", options.max_connections)) {
+      !numeric("max-write-queue-frames", options.max_write_queue_frames) ||
+      !numeric("max-connections", options.max_connections) ||
+      !numeric("max-channels-per-connection", options.max_channels_per_connection) ||
+      !numeric("handshake-timeout-ms", handshake_ms) || !numeric("stall-timeout-ms", stall_ms) ||
+      !numeric("max-total-membership-bytes", options.max_total_membership_bytes) ||
+      !numeric("max-total-profile-bytes", options.max_total_profile_bytes) ||
+      !numeric("max-total-queued-bytes", options.max_total_queued_bytes)) {
     return fail("numeric options take a positive whole number", kHubUsage);
   }
   options.idle_timeout = std::chrono::milliseconds(idle_ms);
+  options.handshake_timeout = std::chrono::milliseconds(handshake_ms);
+  hub_options.stall_timeout = std::chrono::milliseconds(stall_ms);
 
   const sigset_t stop_signals = block_stop_signals();
 
@@ -118,7 +147,9 @@ int run_hub(int argc, char** argv) {
   std::cerr << "herald hub: stopped (" << strsignal(signal) << "); " << stats.accepted
             << " connections accepted, " << stats.messages_routed << " messages routed, "
             << stats.frames_out << " frames written in " << stats.writes << " writes, "
-            << stats.closed_slow_consumer << " slow consumers closed" << std::endl;
+            << stats.closed_slow_consumer << " slow consumers closed (" << stats.closed_stalled
+            << " stalled), " << stats.refused_budget << " refused for the hub-wide budget"
+            << std::endl;
   return 0;
 }
 

@@ -1189,8 +1189,11 @@ INSTANTIATE_TEST_SUITE_P(Signals, WsHubProcess, ::testing::Values(SIGTERM, SIGIN
 TEST(WsHubCli, HelpAndBadArguments) {
   auto [status, text] = run_cli({"hub", "--help"});
   EXPECT_EQ(status, std::optional<int>(0));
-  for (const char* flag : {"--ws", "--session-secret", "--max-message-bytes", "--idle-timeout-ms",
-                           "--max-write-queue-bytes", "--max-connections", "--threads"}) {
+  for (const char* flag :
+       {"--ws", "--session-secret", "--max-message-bytes", "--idle-timeout-ms",
+        "--max-write-queue-bytes", "--max-write-queue-frames", "--max-connections", "--threads",
+        "--max-channels-per-connection", "--handshake-timeout-ms", "--stall-timeout-ms",
+        "--max-total-membership-bytes", "--max-total-profile-bytes", "--max-total-queued-bytes"}) {
     EXPECT_NE(text.find(flag), std::string::npos) << flag << " is not in:\n" << text;
   }
   std::tie(status, text) = run_cli({"--help"});
@@ -1205,8 +1208,13 @@ TEST(WsHubCli, HelpAndBadArguments) {
   std::tie(status, text) = run_cli({"hub"});
   EXPECT_EQ(status, std::optional<int>(2));
   EXPECT_NE(text.find("--ws"), std::string::npos) << text;
-  std::tie(status, text) = run_cli({"hub", "--ws", "127.0.0.1:0", "--max-message-bytes", "lots"});
-  EXPECT_EQ(status, std::optional<int>(2)) << text;
+  for (const char* flag : {"--max-message-bytes", "--stall-timeout-ms", "--max-total-queued-bytes",
+                           "--max-channels-per-connection"}) {
+    std::tie(status, text) = run_cli({"hub", "--ws", "127.0.0.1:0", flag, "lots"});
+    EXPECT_EQ(status, std::optional<int>(2)) << flag << ": " << text;
+    std::tie(status, text) = run_cli({"hub", "--ws", "127.0.0.1:0", flag, "0"});
+    EXPECT_EQ(status, std::optional<int>(2)) << flag << ": " << text;
+  }
   std::tie(status, text) =
       run_cli({"hub", "--ws", "127.0.0.1:0", "--session-secret", "/nonexistent/secret"});
   EXPECT_EQ(status, std::optional<int>(2)) << text;
@@ -1241,6 +1249,29 @@ TEST(WsHubCli, SessionSecretFileIsEnforced) {
   hub.process->signal(SIGTERM);
   EXPECT_EQ(hub.process->wait(10s), std::optional<int>(0));
   std::remove(path.c_str());
+}
+
+// The budget flags reach the hub: a hub-wide membership budget of three
+// channels' worth, and two channels per connection.
+TEST(WsHubCli, BudgetFlagsReachTheHub) {
+  HubProcess hub =
+      hub_process({"--max-total-membership-bytes", "800", "--max-channels-per-connection", "2"});
+  ASSERT_GT(hub.port, 0);
+  auto a = hello(hub.port, "a");
+  auto b = hello(hub.port, "b");
+  ASSERT_TRUE(a && b);
+  auto join = [](RawClient& c, std::uint64_t req, std::string_view channel) {
+    c.send(frame(kJoin, req, channel, false));
+    return c.next_op(kReply);
+  };
+  // Each membership costs its name + 256 bytes: three fit in 800.
+  EXPECT_TRUE(is_reply(join(*a, 1, "r1"), 1, 0));
+  EXPECT_TRUE(is_reply(join(*a, 2, "r2"), 2, 0));
+  EXPECT_TRUE(is_reply(join(*a, 3, "r3"), 3, 8, "at most 2 channels"));
+  EXPECT_TRUE(is_reply(join(*b, 1, "r1"), 1, 0));
+  EXPECT_TRUE(is_reply(join(*b, 2, "r2"), 2, 8, "max_total_membership_bytes"));
+  hub.process->signal(SIGTERM);
+  EXPECT_EQ(hub.process->wait(10s), std::optional<int>(0));
 }
 
 TEST(WsHubCli, PubAndSubSpeakJsonOverWs) {

@@ -7,30 +7,12 @@
 #include <boost/asio/dispatch.hpp>
 
 #include "herald/internal/text.hpp"
+#include "hub/upgrade_checks.hpp"
 #include "ws_session.hpp"
 
 namespace herald::ws_hub {
 
 using internal::cat;
-
-namespace {
-
-// RFC 6455 4.2.1: the key is the base64 of 16 bytes — 22 characters and "==".
-bool is_sixteen_byte_key(std::string_view key) {
-  if (key.size() != 24 || key.substr(22) != "==") return false;
-  for (char c : key.substr(0, 22)) {
-    const bool base64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                        (c >= '0' && c <= '9') || c == '+' || c == '/';
-    if (!base64) return false;
-  }
-  return true;
-}
-
-// Beast reads the handshake from at most this many bytes when it is given
-// bytes already read (its read buffer's size).
-constexpr std::size_t kMaxHandshakeReplay = 1536;
-
-}  // namespace
 
 WsSession::WsSession(tcp::socket&& socket, std::shared_ptr<WsGateway::Shared> shared)
     : shared_(std::move(shared)),
@@ -85,18 +67,8 @@ void WsSession::on_request(beast::error_code ec) {
     return end_connection();
   }
   const auto& req = parser_->get();
-  const std::string_view target(req.target().data(), req.target().size());
-  const std::string_view path = target.substr(0, target.find('?'));
-  if (path != "/") return refuse_upgrade(http::status::not_found, "herald hub: no such path\n");
-  if (!websocket::is_upgrade(req)) {
-    return refuse_upgrade(http::status::upgrade_required,
-                          "herald hub: WebSocket only (native protocol on path /)\n");
-  }
-  const auto key = req[http::field::sec_websocket_key];
-  if (!is_sixteen_byte_key(std::string_view(key.data(), key.size()))) {
-    return refuse_upgrade(http::status::bad_request,
-                          "herald hub: Sec-WebSocket-Key must be the base64 of 16 bytes "
-                          "(RFC 6455 4.2.1)\n");
+  if (std::optional<UpgradeRefusal> refusal = judge_upgrade(req)) {
+    return refuse_upgrade(refusal->status, refusal->body);
   }
   if (shared().stopping.load()) {
     return refuse_upgrade(http::status::service_unavailable, "herald hub: stopping\n");
@@ -125,19 +97,12 @@ void WsSession::on_request(beast::error_code ec) {
   // in buffer_, read past the header. Beast takes bytes already read only
   // with the request itself in front, so it gets the request again (what it
   // checks of it) and then those frames, which its WebSocket reads begin with.
-  const auto version = req[http::field::sec_websocket_version];
-  std::string replay = cat("GET / HTTP/1.1\r\nHost: herald\r\nUpgrade: websocket\r\n",
-                           "Connection: Upgrade\r\nSec-WebSocket-Key: ", key,
-                           "\r\nSec-WebSocket-Version: ", version.substr(0, 16), "\r\n\r\n");
   const auto early = buffer_.cdata();
-  if (replay.size() + early.size() > kMaxHandshakeReplay) {
-    return refuse_upgrade(http::status::bad_request,
-                          cat("herald hub: more than ", kMaxHandshakeReplay - replay.size(),
-                              " bytes sent behind the upgrade request, before its answer\n"));
-  }
-  replay.append(static_cast<const char*>(early.data()), early.size());
+  HandshakeReplay replay =
+      handshake_replay(req, std::string_view(static_cast<const char*>(early.data()), early.size()));
+  if (replay.refusal) return refuse_upgrade(replay.refusal->status, replay.refusal->body);
   buffer_.consume(buffer_.size());
-  handshake_replay_ = std::move(replay);
+  handshake_replay_ = std::move(replay.bytes);
   ws_.async_accept(net::buffer(handshake_replay_), std::move(upgraded));
 }
 
