@@ -16,8 +16,9 @@ using internal::cat;
 
 namespace {
 
-// How a sender looks again while its PUB is full: at once a few times (its
-// I/O thread empties it in microseconds), then every 50 µs, then every ms.
+// How a sender looks again while its PUB is full: every 100 µs the first
+// 100 times (its I/O thread empties it quickly while the broker reads), then
+// every millisecond.
 void pause(int attempt) {
   std::this_thread::sleep_for(attempt < 100 ? std::chrono::microseconds(100)
                                             : std::chrono::microseconds(1000));
@@ -174,11 +175,12 @@ absl::Status ZmqClient::send_data(zmq::message_t& message, std::string_view topi
   if (pub_->send(message, zmq::send_flags::dontwait)) return absl::OkStatus();
   if (!may_wait) {
     // libzmq's I/O thread empties the PUB without us: a bounded wait is safe.
-    if (!send_before(message, Clock::now() + kMayNotWaitLimit)) send_lossily(message);
+    // (Closing or not: this message is already the connection's to send.)
+    if (!send_before(message, Clock::now() + kMayNotWaitLimit, false)) send_lossily(message);
     return absl::OkStatus();
   }
   const WaitLimit limit(send);
-  const bool sent = send_before(message, limit.deadline);
+  const bool sent = send_before(message, limit.deadline, true);
   // A wait for the PUB's own window is its I/O thread's pace, not a hold;
   // one that long is the broker reading nothing from us.
   limit.count(send, internal::kBoundedSendWait);
@@ -192,9 +194,11 @@ absl::Status ZmqClient::send_data(zmq::message_t& message, std::string_view topi
 }
 
 // Under pub_mu_: looks again, pausing in between, until the PUB takes the
-// message or `deadline` passes.
-bool ZmqClient::send_before(zmq::message_t& message, Clock::time_point deadline) {
-  for (int attempt = 0; Clock::now() < deadline && !io_thread_.stop_requested(); ++attempt) {
+// message or `deadline` passes (or, if `until_closing`, the connection closes).
+bool ZmqClient::send_before(zmq::message_t& message, Clock::time_point deadline,
+                            bool until_closing) {
+  for (int attempt = 0; Clock::now() < deadline && !(until_closing && io_thread_.stop_requested());
+       ++attempt) {
     pause(attempt);
     if (pub_->send(message, zmq::send_flags::dontwait)) return true;
   }

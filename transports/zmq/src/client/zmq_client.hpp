@@ -172,7 +172,7 @@ class ZmqClient final : public network::NetworkClient,
   absl::Status send_data(zmq::message_t& message, std::string_view topic, internal::SendWait* send,
                          bool may_wait);
   absl::Status wait_for_window(internal::SendWait* send);
-  bool send_before(zmq::message_t& message, Clock::time_point deadline);
+  bool send_before(zmq::message_t& message, Clock::time_point deadline, bool until_closing);
   void send_lossily(zmq::message_t& message);
   zmq::message_t counted_message(std::size_t size);
   bool stalled(Clock::time_point now) const;
