@@ -4,6 +4,7 @@
 // policy while disconnected in offline_buffer.cc.
 #include "herald/internal/connection.hpp"
 
+#include <cstring>
 #include <stdexcept>
 
 #include "herald/internal/msgpack_walk.hpp"
@@ -13,6 +14,55 @@
 #include "herald/internal/thread_role.hpp"
 
 namespace herald::internal {
+namespace {
+
+// The last channel and event names this thread sent with, found valid, and
+// their hashes: a sender that sends to the same names again validates and
+// hashes nothing. Validity and the hash depend on the bytes alone, so the
+// cache is shared by every connection of the thread. Names up to kKnownBytes.
+struct KnownName {
+  static constexpr std::size_t kKnownBytes = 64;
+  char bytes[kKnownBytes];
+  std::uint8_t size = 0;  // 0: nothing known
+  std::size_t hash = 0;
+  bool is(std::string_view name) const noexcept {
+    return size != 0 && same_name(std::string_view(bytes, size), name);
+  }
+  void remember(std::string_view name, std::size_t h) noexcept {
+    if (name.size() > kKnownBytes) return;
+    std::memcpy(bytes, name.data(), name.size());
+    size = static_cast<std::uint8_t>(name.size());
+    hash = h;
+  }
+};
+thread_local KnownName t_known_channel;
+thread_local KnownName t_known_event;
+
+// OK and the hash of a valid name; the validation's error otherwise.
+absl::Status check_channel(std::string_view channel, std::size_t& hash) {
+  if (t_known_channel.is(channel)) {
+    hash = t_known_channel.hash;
+    return absl::OkStatus();
+  }
+  absl::Status status = validate_name("channel", channel);
+  if (!status.ok()) return status;
+  hash = hash_name(channel);
+  t_known_channel.remember(channel, hash);
+  return status;
+}
+absl::Status check_event(std::string_view event, std::size_t& hash) {
+  if (t_known_event.is(event)) {
+    hash = t_known_event.hash;
+    return absl::OkStatus();
+  }
+  absl::Status status = validate_sent_event(event);
+  if (!status.ok()) return status;
+  hash = hash_name(event);
+  t_known_event.remember(event, hash);
+  return status;
+}
+
+}  // namespace
 
 std::shared_ptr<Connection> Connection::create(std::string_view url_text, Options options) {
   absl::StatusOr<Url> url = parse_url(url_text);
@@ -271,9 +321,14 @@ void Connection::shutdown() {
 absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
                                  std::string_view event, Message body, std::optional<bool> echo) {
   absl::Status status;
-  if (kind == EnvelopeKind::message) status = validate_name("channel", channel);
-  if (status.ok()) status = validate_sent_event(event);
-  if (status.ok()) status = usable(kind == EnvelopeKind::message ? "send" : "broadcast");
+  std::size_t channel_hash = 0;
+  std::size_t event_hash = 0;
+  if (kind == EnvelopeKind::message) status = check_channel(channel, channel_hash);
+  if (status.ok()) status = check_event(event, event_hash);
+  if (status.ok() && (state() == State::closed || state() == State::refused)) {
+    status = usable(kind == EnvelopeKind::message ? std::string_view("send")
+                                                  : std::string_view("broadcast"));
+  }
   if (status.ok()) {
     const std::size_t size = body.bytes().size();
     const std::size_t limit = transport_->max_message_bytes();
@@ -286,8 +341,9 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
   if (status.ok()) status = check_nesting(body.bytes(), "message body");
   if (!status.ok()) return rejected(status);
 
-  EnvelopePtr envelope = Envelope::make(kind, channel, event, socket_id_, std::move(body),
-                                        echo.value_or(options_.echo_messages));
+  EnvelopePtr envelope = Envelope::make(
+      kind, kind == EnvelopeKind::message ? channel : std::string_view(), channel_hash, event,
+      event_hash, socket_id_, std::move(body), echo.value_or(options_.echo_messages));
   for (int attempt = 0;; ++attempt) {
     if (state() == State::connected && attempt < 3) {
       SendWait wait;
@@ -309,19 +365,20 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
         bump(sends_held_);
         bump(send_held_ns_, wait.waited_ns);
       }
+      if (sent.ok()) {
+        bump(sent_);
+        if (!wait.timed_out) return sent;
+        bump(send_timeouts_);
+        return absl::DeadlineExceededError(internal::cat(
+            "herald: ", kind == EnvelopeKind::message ? "send" : "broadcast", " of \"", event,
+            "\": a receiver with Overflow::block had no room for ", options_.timeout.count(),
+            " ms (Options::timeout); it did not get this message, the others did"));
+      }
       // kUnavailable: the transport lost its connection a moment before
       // telling us; the message is buffered like any sent while disconnected.
-      if (!absl::IsUnavailable(sent)) {
-        if (sent.ok() && wait.timed_out) {
-          bump(sent_);
-          bump(send_timeouts_);
-          return absl::DeadlineExceededError(internal::cat(
-              "herald: ", kind == EnvelopeKind::message ? "send" : "broadcast", " of \"", event,
-              "\": a receiver with Overflow::block had no room for ", options_.timeout.count(),
-              " ms (Options::timeout); it did not get this message, the others did"));
-        }
-        if (sent.ok()) bump(sent_);
-        if (absl::IsDeadlineExceeded(sent)) bump(send_timeouts_);
+      // (The codes are compared inline: absl::IsUnavailable is a call.)
+      if (sent.code() != absl::StatusCode::kUnavailable) {
+        if (sent.code() == absl::StatusCode::kDeadlineExceeded) bump(send_timeouts_);
         return sent;
       }
     }

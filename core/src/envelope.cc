@@ -10,6 +10,14 @@ namespace herald::internal {
 EnvelopePtr Envelope::make(EnvelopeKind kind, std::string_view channel, std::string_view event,
                            std::string_view sender, Message body, bool echo) {
   if (kind == EnvelopeKind::broadcast) channel = {};
+  return make(kind, channel, channel.empty() ? 0 : hash_name(channel), event, hash_name(event),
+              sender, std::move(body), echo);
+}
+
+EnvelopePtr Envelope::make(EnvelopeKind kind, std::string_view channel, std::size_t channel_hash,
+                           std::string_view event, std::size_t event_hash, std::string_view sender,
+                           Message body, bool echo) {
+  if (kind == EnvelopeKind::broadcast) channel = {};
   const std::size_t chars = channel.size() + event.size() + sender.size();
   const std::size_t bytes = sizeof(Envelope) + chars;
   void* raw = message_tail(body, bytes, alignof(Envelope));
@@ -23,8 +31,8 @@ EnvelopePtr Envelope::make(EnvelopeKind kind, std::string_view channel, std::str
   std::memcpy(out + channel.size(), event.data(), event.size());
   if (!sender.empty())
     std::memcpy(out + channel.size() + event.size(), sender.data(), sender.size());
-  e->channel_hash_ = channel.empty() ? 0 : hash_name(channel);
-  e->event_hash_ = hash_name(event);
+  e->channel_hash_ = channel.empty() ? 0 : channel_hash;
+  e->event_hash_ = event_hash;
   return EnvelopePtr(e);
 }
 

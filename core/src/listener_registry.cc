@@ -98,6 +98,7 @@ void ListenerRegistry::clear() {
   remove_all_events();
   remove_all_any();
   cache_.clear();
+  last_ = nullptr;
   cached_any_.reset();
   cached_version_ = 0;
 }
@@ -129,11 +130,20 @@ std::vector<ListenerId> ListenerRegistry::all() const {
 const ListenerRegistry::Snapshot& ListenerRegistry::cached_event(HashedName event) {
   static const Snapshot kNone;
   if (version_.load(std::memory_order_acquire) == cached_version_) {
+    // The event of the dispatch before, most often the same one.
+    if (last_ != nullptr && last_->second.hash == event.hash &&
+        same_name(last_->first, event.name)) {
+      return last_->second.snapshot;
+    }
     auto it = cache_.find(event);
-    if (it != cache_.end()) return it->second;
+    if (it != cache_.end()) {
+      last_ = &*it;
+      return it->second.snapshot;
+    }
   }
   std::lock_guard lock(mu_);
   std::uint64_t now = version_.load(std::memory_order_relaxed);
+  last_ = nullptr;  // the insert below may move every entry
   if (now != cached_version_ || cache_.size() >= kMaxCachedEvents) {
     cache_.clear();
     cached_any_ = any_;
@@ -141,8 +151,10 @@ const ListenerRegistry::Snapshot& ListenerRegistry::cached_event(HashedName even
   }
   auto found = events_.find(event);
   auto [it, inserted] = cache_.try_emplace(std::string(event.name));
-  it->second = found == events_.end() ? kNone : found->second;
-  return it->second;
+  it->second.hash = event.hash;
+  it->second.snapshot = found == events_.end() ? kNone : found->second;
+  last_ = &*it;
+  return it->second.snapshot;
 }
 
 void ListenerRegistry::erase_once(const Payload& payload, ListenerId id) {

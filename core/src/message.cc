@@ -10,17 +10,59 @@
 
 namespace herald::internal {
 
+namespace {
+
+// Blocks of the common small size are kept per thread for reuse: a send
+// then allocates nothing (its Envelope lives in the block's tail). At most
+// kKeptBlocks per thread (8 KiB), freed when the thread ends. Not under
+// AddressSanitizer, which must see every block freed.
+constexpr std::size_t kSmallCapacity = 256 - sizeof(MessageBlock);
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kKeptBlocks = 0;
+#else
+constexpr int kKeptBlocks = 32;
+#endif
+
+struct KeptBlocks {
+  MessageBlock* blocks[kKeptBlocks > 0 ? kKeptBlocks : 1];
+  int count = 0;  // -1 once the thread's kept blocks are gone (at its end)
+  ~KeptBlocks() {
+    while (count > 0) std::free(blocks[--count]);
+    count = -1;
+  }
+};
+thread_local KeptBlocks t_kept;
+
+}  // namespace
+
 MessageBlock* allocate_block(std::size_t capacity) {
-  void* raw = std::malloc(sizeof(MessageBlock) + capacity);
+  void* raw = nullptr;
+  if (capacity <= kSmallCapacity) {
+    capacity = kSmallCapacity;
+    if (t_kept.count > 0) raw = t_kept.blocks[--t_kept.count];
+  }
+  if (raw == nullptr) raw = std::malloc(sizeof(MessageBlock) + capacity);
   if (raw == nullptr) throw std::bad_alloc();
   auto* block = static_cast<MessageBlock*>(raw);
   block->refs.store(1, std::memory_order_relaxed);
   block->size = 0;
   block->capacity = static_cast<std::uint32_t>(capacity);
+  block->carried_end = 0;
+  block->carried_type = nullptr;
+  block->carried = nullptr;
   return block;
 }
 
-void free_block(MessageBlock* block) noexcept { std::free(block); }
+void free_block(MessageBlock* block) noexcept {
+  if (block->carried_type != nullptr) {
+    block->carried_type->destroy(const_cast<void*>(block->carried));
+  }
+  if (block->capacity == kSmallCapacity && t_kept.count >= 0 && t_kept.count < kKeptBlocks) {
+    t_kept.blocks[t_kept.count++] = block;
+    return;
+  }
+  std::free(block);
+}
 
 void MessageWriter::grow(std::size_t n) {
   std::size_t needed = std::size_t{block_->size} + n;

@@ -4,13 +4,17 @@
 // msgpack-c unpacks to the same length (they agree on where a value ends),
 // packs back to a value the walker accepts, and from_msgpack accepts exactly
 // when the value fills the input; to_json is valid JSON; a value as<T>
-// decodes to encodes and decodes back to itself.
+// decodes to encodes and decodes back to itself; a scalar read directly
+// from the bytes is what msgpack-c's conversion makes of it.
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <msgpack.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "fuzz_check.hpp"
@@ -77,6 +81,40 @@ void round_trips(const Message& m) {
   FUZZ_CHECK(same(*again, *value));
 }
 
+// as<T>() reads scalars straight from the bytes (message_decode.hpp): what
+// it accepts, msgpack-c's own conversion accepts too, with the same value.
+template <class T>
+void direct_agrees(const Message& m, const msgpack::object& o) {
+  T direct{};
+  if (!herald::internal::decode_direct(m.bytes(), direct)) return;
+  T generic{};
+  try {
+    o.convert(generic);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "direct decoding took what msgpack-c refuses: %s\n", e.what());
+    FUZZ_CHECK(false);
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    FUZZ_CHECK(same(static_cast<double>(direct), static_cast<double>(generic)));
+  } else {
+    FUZZ_CHECK(direct == generic);
+  }
+}
+
+void check_direct(const Message& m, const msgpack::object& o) {
+  direct_agrees<bool>(m, o);
+  direct_agrees<std::int8_t>(m, o);
+  direct_agrees<std::uint8_t>(m, o);
+  direct_agrees<std::int32_t>(m, o);
+  direct_agrees<std::uint32_t>(m, o);
+  direct_agrees<std::int64_t>(m, o);
+  direct_agrees<std::uint64_t>(m, o);
+  direct_agrees<float>(m, o);
+  direct_agrees<double>(m, o);
+  direct_agrees<std::string>(m, o);
+  direct_agrees<std::string_view>(m, o);
+}
+
 // One as<T> per input (`pick`): a refused decode throws, and exceptions are
 // slow; across inputs every type is tried.
 void check_message(const Message& m, unsigned pick) {
@@ -137,6 +175,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const absl::StatusOr<Message> value = Message::from_msgpack(bytes.first(walked.offset));
   FUZZ_CHECK(value.ok());
   FUZZ_CHECK(value->bytes().size() == walked.offset);
+  check_direct(*value, handle.get());
   if (can_pack) check_message(*value, static_cast<unsigned>(size));
   return 0;
 }

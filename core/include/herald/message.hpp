@@ -5,6 +5,14 @@
 // copies one pointer (the bytes are reference-counted and shared by every
 // copy, on any thread). Decoding is explicit: `as<T>()` or `try_as<T>()`.
 //
+// What decoding costs: numbers, bool and strings are read straight from the
+// bytes (message_decode.hpp), with no msgpack-c object tree. A struct or
+// container made with `Message::of(value)` in this process also keeps a copy
+// of `value` beside its bytes (internal::carried_value), so `as<T>()` of that
+// same T is a copy, not a decode; any other T, and every message that came
+// over a network, decodes the bytes as before. Both paths give the same
+// result as decoding the bytes would.
+//
 // Thread-safety: a Message is immutable; copies may be used, copied and
 // destroyed concurrently from any thread.
 //
@@ -13,6 +21,7 @@
 // with MSGPACK_DEFINE / MSGPACK_DEFINE_MAP.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <concepts>
 #include <cstddef>
@@ -126,7 +135,8 @@ class Message {
 
 }  // namespace herald
 
-#include "herald/internal/message_block.hpp"  // IWYU pragma: export
+#include "herald/internal/message_block.hpp"   // IWYU pragma: export
+#include "herald/internal/message_decode.hpp"  // IWYU pragma: export
 
 namespace herald {
 
@@ -164,18 +174,30 @@ Message Message::of(const T& value) {
     internal::MessageWriter writer = [&] {
       if constexpr (internal::contiguous_bytes<T>) {
         return internal::MessageWriter(value.size() + 5);  // + the str/bin header
+      } else if constexpr (internal::carried_value<T>) {
+        // Room for a small body and the value it carries: no regrowth.
+        return internal::MessageWriter(internal::MessageWriter::kCarriedBodyRoom + sizeof(T) +
+                                       alignof(T));
       } else {
         return internal::MessageWriter();
       }
     }();
     msgpack::packer<internal::MessageWriter> packer(writer);
     packer.pack(value);
+    if constexpr (internal::carried_value<T>) internal::carry_value(writer, value);
     return Message(writer.release());
   }
 }
 
 template <class T>
 T Message::as() const {
+  if constexpr (internal::direct_decodable<T>) {
+    T out;
+    if (internal::decode_direct(bytes(), out)) return out;
+  } else if constexpr (internal::carried_value<T>) {
+    // Sent in this process as a T: a copy, no decoding.
+    if (const T* carried = internal::carried_as<T>(block_)) return *carried;
+  }
   msgpack::object_handle handle = internal::unpack_for_decode(bytes(), typeid(T).name());
   try {
     return handle.get().as<T>();
@@ -198,7 +220,8 @@ inline Message copy_checked_msgpack(std::span<const std::byte> bytes) {
 inline void* message_tail(const Message& message, std::size_t n, std::size_t align) noexcept {
   MessageBlock* block = message.block_;
   if (block == nullptr || block->refs.load(std::memory_order_acquire) != 1) return nullptr;
-  const std::size_t used = sizeof(MessageBlock) + block->size;
+  const std::size_t used =
+      std::max<std::size_t>(sizeof(MessageBlock) + block->size, block->carried_end);
   const std::size_t start = (used + align - 1) / align * align;
   if (start + n > sizeof(MessageBlock) + block->capacity) return nullptr;
   return reinterpret_cast<char*>(block) + start;

@@ -56,6 +56,10 @@ class Envelope {
   // `channel` is ignored for broadcast. Names must already be validated.
   static EnvelopePtr make(EnvelopeKind kind, std::string_view channel, std::string_view event,
                           std::string_view sender, Message body, bool echo);
+  // The same, with the names' hash_name() already known (0 for no channel).
+  static EnvelopePtr make(EnvelopeKind kind, std::string_view channel, std::size_t channel_hash,
+                          std::string_view event, std::size_t event_hash, std::string_view sender,
+                          Message body, bool echo);
 
   EnvelopeKind kind() const noexcept { return kind_; }
   bool is_broadcast() const noexcept { return kind_ == EnvelopeKind::broadcast; }

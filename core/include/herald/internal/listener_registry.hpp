@@ -88,7 +88,13 @@ class ListenerRegistry {
   static constexpr std::size_t kMaxCachedEvents = 1024;
   std::uint64_t cached_version_ = 0;
   Snapshot cached_any_;
-  NameMap<Snapshot> cache_;
+  struct Cached {
+    std::size_t hash = 0;
+    Snapshot snapshot;
+  };
+  NameMap<Cached> cache_;
+  // The entry the last dispatch used (nullptr after any insert or clear).
+  const std::pair<const std::string, Cached>* last_ = nullptr;
 };
 
 }  // namespace herald::internal
