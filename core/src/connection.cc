@@ -132,8 +132,13 @@ absl::Status Connection::await_connected(std::string_view operation) {
 }
 
 bool Connection::ready_for_more() const noexcept {
-  return options_.dispatch != Dispatch::queued || options_.overflow != Overflow::block ||
-         inbox_.depth() < options_.inbox_capacity;
+  if (options_.dispatch != Dispatch::queued || options_.overflow != Overflow::block ||
+      inbox_.depth() < options_.inbox_capacity) {
+    return true;
+  }
+  // The transport stops reading now; the next batch taken resumes it.
+  input_paused_.store(true, std::memory_order_seq_cst);
+  return false;
 }
 
 void Connection::transport_connected() {
@@ -440,7 +445,7 @@ Stats Connection::stats() const {
   s.dropped_unavailable = get(dropped_unavailable_);
   s.dropped_buffer_full = get(dropped_buffer_full_);
   s.dropped_inbox_full = get(dropped_inbox_full_);
-  s.dropped_closed = get(dropped_closed_);
+  s.dropped_closed = get(dropped_closed_) + inbox_.dropped_while_closed();
   s.inbox_overfilled = get(inbox_overfilled_);
   s.sends_held = get(sends_held_);
   s.send_held_ns = get(send_held_ns_);

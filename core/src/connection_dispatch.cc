@@ -77,9 +77,16 @@ void Connection::dispatch_one(const Envelope& envelope) {
 }
 
 std::size_t Connection::run_batch() {
-  if (inbox_.empty()) return 0;  // the common case: no lock taken
-  std::size_t n = inbox_.take_all(batch_);
-  if (n >= options_.inbox_capacity && transport_) transport_->resume_input();
+  std::size_t n = inbox_.empty() ? 0 : inbox_.take_all(batch_);  // empty: no lock taken
+  // A transport that stopped reading at a full inbox reads again once there
+  // is room. (Told by a flag, not by the size of the batch: producers do not
+  // wait for a batch being taken, so the batch that made room may be smaller
+  // than the inbox's capacity.)
+  if (input_paused_.load(std::memory_order_seq_cst) && inbox_.depth() < options_.inbox_capacity &&
+      input_paused_.exchange(false, std::memory_order_seq_cst) && transport_) {
+    transport_->resume_input();
+  }
+  if (n == 0) return 0;
   for (const EnvelopePtr& envelope : batch_) dispatch_one(*envelope);
   batch_.clear();
   return n;

@@ -1,12 +1,16 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <typeinfo>
 #include <vector>
 
@@ -372,6 +376,64 @@ TEST(MessageCarried, CarriedValuesTravelThroughAHubUnchanged) {
   ASSERT_TRUE(rt.send("room", "small", Point{9, 9, "s"}).ok());
   ASSERT_EQ(got.size(), 51u);
   EXPECT_EQ(got.back(), (Point{9, 9, "s"}));
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+// Small blocks are reused across threads (made on a producer, freed on a
+// consumer, taken back by the producer), and pools outlive their threads.
+// Rounds of short-lived producers: every message reads back what was put in
+// it, whichever block it got.
+TEST(MessageBlocks, BlocksReusedAcrossThreadsKeepEveryMessageIntact) {
+  std::mutex mu;
+  std::vector<Message> handed;
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> checked{0};
+  std::atomic<std::uint64_t> wrong{0};
+  std::thread consumer([&] {
+    std::vector<Message> mine;
+    for (;;) {
+      // Read before taking: once done, this take holds everything left.
+      const bool last = done.load();
+      {
+        std::lock_guard lock(mu);
+        mine.swap(handed);
+      }
+      for (const Message& m : mine) {
+        const auto v = m.as<std::vector<std::int64_t>>();
+        if (v.size() != 3 || v[0] + v[1] != v[2]) ++wrong;
+        ++checked;
+      }
+      mine.clear();  // frees on this thread what producers made
+      if (last) break;
+    }
+  });
+  constexpr int kRounds = 5;
+  constexpr int kProducers = 3;
+  constexpr std::int64_t kEach = 20'000;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::thread> producers;
+    for (int p = 0; p < kProducers; ++p) {
+      producers.emplace_back([&, p] {
+        for (std::int64_t i = 0; i < kEach; ++i) {
+          Message m = Message::of(std::vector<std::int64_t>{i, p, i + p});
+          Message scratch = Message::of(static_cast<int>(i));  // made and freed here
+          EXPECT_EQ(scratch.as<int>(), static_cast<int>(i));
+          std::lock_guard lock(mu);
+          handed.push_back(std::move(m));
+        }
+      });
+    }
+    for (std::thread& t : producers) t.join();
+  }
+  done = true;
+  consumer.join();
+  EXPECT_EQ(checked.load(), static_cast<std::uint64_t>(kRounds * kProducers * kEach));
+  EXPECT_EQ(wrong.load(), 0u);
 }
 
 }  // namespace

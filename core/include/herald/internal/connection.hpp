@@ -176,6 +176,8 @@ class Connection final : public TransportEvents, public std::enable_shared_from_
   std::atomic<std::uint64_t> cut_slow_consumer_{0};
   std::atomic<bool> cutting_{false};  // a stall cut is under way or done, not yet reattached
   std::atomic<bool> cut_{false};      // cut and told: reattach when drained
+  // ready_for_more() said no: the transport stopped reading (run_batch resumes it).
+  mutable std::atomic<bool> input_paused_{false};
 };
 
 }  // namespace herald::internal

@@ -45,6 +45,8 @@ class EnvelopePtr {
   const Envelope* operator->() const noexcept { return p_; }
   explicit operator bool() const noexcept { return p_ != nullptr; }
   void reset() noexcept { EnvelopePtr().swap(*this); }
+  // Gives up the reference without dropping it (EnvelopePtr(e) adopts it back).
+  const Envelope* release() noexcept { return std::exchange(p_, nullptr); }
   void swap(EnvelopePtr& o) noexcept { std::swap(p_, o.p_); }
 
  private:

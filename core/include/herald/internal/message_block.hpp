@@ -40,6 +40,8 @@ struct CarriedType {
   void (*destroy)(void* value) noexcept;
 };
 
+struct BlockPool;  // where small blocks are kept for reuse (message.cc)
+
 // A reference-counted byte block: header followed by the bytes, then maybe
 // the value they encode (`carried`), then maybe an Envelope (message_tail).
 struct MessageBlock {
@@ -51,6 +53,7 @@ struct MessageBlock {
   std::uint32_t carried_end;
   const CarriedType* carried_type;
   const void* carried;
+  BlockPool* pool;  // the pool it returns to (message.cc), or nullptr
   std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
   const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this + 1); }
 };
