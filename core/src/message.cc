@@ -30,8 +30,14 @@ namespace {
 // needs one, so there are never more pools than threads alive at once.
 // Off under AddressSanitizer, which must see every block freed.
 constexpr std::size_t kSmallCapacity = 256 - sizeof(MessageBlock);
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__)  // GCC
 constexpr bool kPooled = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)  // Clang
+constexpr bool kPooled = false;
+#else
+constexpr bool kPooled = true;
+#endif
 #else
 constexpr bool kPooled = true;
 #endif
