@@ -4,7 +4,6 @@
 // policy while disconnected in offline_buffer.cc.
 #include "herald/internal/connection.hpp"
 
-#include <cstring>
 #include <stdexcept>
 
 #include "herald/internal/msgpack_walk.hpp"
@@ -14,56 +13,6 @@
 #include "herald/internal/thread_role.hpp"
 
 namespace herald::internal {
-namespace {
-
-// The last channel and event names this thread sent with, found valid, and
-// their hashes: a sender that sends to the same names again validates and
-// hashes nothing. Validity and the hash depend on the bytes alone, so the
-// cache is shared by every connection of the thread. Names up to kKnownBytes.
-struct KnownName {
-  static constexpr std::size_t kKnownBytes = 64;
-  char bytes[kKnownBytes];
-  std::uint8_t size = 0;  // 0: nothing known
-  std::size_t hash = 0;
-  bool is(std::string_view name) const noexcept {
-    return size != 0 && same_name(std::string_view(bytes, size), name);
-  }
-  void remember(std::string_view name, std::size_t h) noexcept {
-    if (name.size() > kKnownBytes) return;
-    std::memcpy(bytes, name.data(), name.size());
-    size = static_cast<std::uint8_t>(name.size());
-    hash = h;
-  }
-};
-thread_local KnownName t_known_channel;
-thread_local KnownName t_known_event;
-
-// OK and the hash of a valid name; the validation's error otherwise.
-absl::Status check_channel(std::string_view channel, std::size_t& hash) {
-  if (t_known_channel.is(channel)) {
-    hash = t_known_channel.hash;
-    return absl::OkStatus();
-  }
-  absl::Status status = validate_name("channel", channel);
-  if (!status.ok()) return status;
-  hash = hash_name(channel);
-  t_known_channel.remember(channel, hash);
-  return status;
-}
-absl::Status check_event(std::string_view event, std::size_t& hash) {
-  if (t_known_event.is(event)) {
-    hash = t_known_event.hash;
-    return absl::OkStatus();
-  }
-  absl::Status status = validate_sent_event(event);
-  if (!status.ok()) return status;
-  hash = hash_name(event);
-  t_known_event.remember(event, hash);
-  return status;
-}
-
-}  // namespace
-
 std::shared_ptr<Connection> Connection::create(std::string_view url_text, Options options) {
   absl::StatusOr<Url> url = parse_url(url_text);
   if (!url.ok()) throw std::invalid_argument(std::string(url.status().message()));
@@ -328,9 +277,10 @@ absl::Status Connection::publish(EnvelopeKind kind, std::string_view channel,
   absl::Status status;
   std::size_t channel_hash = 0;
   std::size_t event_hash = 0;
-  if (kind == EnvelopeKind::message) status = check_channel(channel, channel_hash);
-  if (status.ok()) status = check_event(event, event_hash);
-  if (status.ok() && (state() == State::closed || state() == State::refused)) {
+  if (kind == EnvelopeKind::message) status = check_sent_channel(channel, channel_hash);
+  if (status.ok()) status = check_sent_event(event, event_hash);
+  const State now = state();
+  if (status.ok() && (now == State::closed || now == State::refused)) {
     status = usable(kind == EnvelopeKind::message ? std::string_view("send")
                                                   : std::string_view("broadcast"));
   }

@@ -8,6 +8,32 @@
 
 namespace herald::internal {
 
+namespace {
+
+// The last channel and event names this thread sent with, found valid, and
+// their hashes: a sender that sends to the same names again validates and
+// hashes nothing. Validity and the hash depend on the bytes alone, so the
+// cache is shared by every connection of the thread. Names up to kKnownBytes.
+struct KnownName {
+  static constexpr std::size_t kKnownBytes = 64;
+  char bytes[kKnownBytes];
+  std::uint8_t size = 0;  // 0: nothing known
+  std::size_t hash = 0;
+  bool is(std::string_view name) const noexcept {
+    return size != 0 && same_name(std::string_view(bytes, size), name);
+  }
+  void remember(std::string_view name, std::size_t h) noexcept {
+    if (name.size() > kKnownBytes) return;
+    std::memcpy(bytes, name.data(), name.size());
+    size = static_cast<std::uint8_t>(name.size());
+    hash = h;
+  }
+};
+thread_local KnownName t_known_channel;
+thread_local KnownName t_known_event;
+
+}  // namespace
+
 namespace names_detail {
 std::uint64_t make_hash_seed() {
   std::random_device rd;
@@ -93,6 +119,29 @@ absl::Status validate_sent_event(std::string_view event) {
             "\" are the hub's presence events (channel:join, channel:leave, channel:update)"));
   }
   return absl::OkStatus();
+}
+
+absl::Status check_sent_channel(std::string_view channel, std::size_t& hash) {
+  if (t_known_channel.is(channel)) {
+    hash = t_known_channel.hash;
+    return absl::OkStatus();
+  }
+  absl::Status status = validate_name("channel", channel);
+  if (!status.ok()) return status;
+  hash = hash_name(channel);
+  t_known_channel.remember(channel, hash);
+  return status;
+}
+absl::Status check_sent_event(std::string_view event, std::size_t& hash) {
+  if (t_known_event.is(event)) {
+    hash = t_known_event.hash;
+    return absl::OkStatus();
+  }
+  absl::Status status = validate_sent_event(event);
+  if (!status.ok()) return status;
+  hash = hash_name(event);
+  t_known_event.remember(event, hash);
+  return status;
 }
 
 }  // namespace herald::internal

@@ -32,6 +32,13 @@ inline constexpr std::string_view kReservedEventPrefix = "channel:";
 // (kReservedEventPrefix): what every transport's send and broadcast check.
 absl::Status validate_sent_event(std::string_view event);
 
+// What send / broadcast check of their names: validate_name("channel") and
+// validate_sent_event, and the name's hash_name() in `hash`. The thread's
+// last valid channel and event are remembered (names up to 64 bytes), so a
+// sender that sends to the same names again validates and hashes nothing.
+absl::Status check_sent_channel(std::string_view channel, std::size_t& hash);
+absl::Status check_sent_event(std::string_view event, std::size_t& hash);
+
 namespace names_detail {
 // Per-process random seed, so that colliding names cannot be prepared in
 // advance against herald's hash maps.
